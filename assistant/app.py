@@ -1,0 +1,72 @@
+"""The Assistant: built once from Settings, it owns the store, the embedder and the chat model (all lazy)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from assistant.ingest import IngestResult, ingest_file
+from assistant.pipeline import analyze_query
+from assistant.prompts import PromptLibrary
+from assistant.settings import Settings
+from assistant.types import QueryAnalysis, SearchFilters
+from tools.catalog_search import Mode
+from tools.catalog_store import CatalogStore
+
+DEMO_CATALOG = Path(__file__).resolve().parent / "data" / "demo_catalog.jsonl"
+
+
+def offline_environment() -> None:
+    """Keep every library off the network: no model hub, no telemetry, no analytics."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+        "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+class Assistant:
+    """The application object every surface (CLI, UI, API, eval) talks to."""
+
+    def __init__(self, settings: Settings):
+        offline_environment()
+        self.settings = settings
+        self.prompts = PromptLibrary()
+
+    @cached_property
+    def embedder(self) -> Any:
+        """The sentence embedder named by the settings (loaded once)."""
+        from assistant.embeddings import get_embedder
+
+        return get_embedder(self.settings.embedding_backend)
+
+    @cached_property
+    def store(self) -> CatalogStore:
+        """The catalog store (embedded chromadb by default, a Chroma server by URL)."""
+        return CatalogStore(self.settings.catalog_dir, self.embedder, self.settings.collection,
+                            self.settings.chroma_url)
+
+    @cached_property
+    def chat_model(self) -> Any:
+        """The chat model (embedded llama.cpp or an OpenAI-compatible server); raises ModelUnavailable."""
+        from assistant.llm import build_chat_model
+
+        return build_chat_model(self.settings)
+
+    def ingest(self, path: Path, progress: bool = True) -> IngestResult:
+        """Load a catalog file into the store."""
+        return ingest_file(self.store, Path(path), progress=progress)
+
+    def ensure_catalog(self, progress: bool = True) -> IngestResult | None:
+        """Load the bundled demo catalog when the store is empty; returns what was done (None if nothing)."""
+        if self.store.count() > 0:
+            return None
+        return self.ingest(DEMO_CATALOG, progress=progress)
+
+    def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
+                filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:
+        """The fast path: understand and search one query without the LLM."""
+        return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
+                             mode=mode)

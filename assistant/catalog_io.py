@@ -1,0 +1,196 @@
+"""Reading catalog files (JSONL, CSV, TSV) into validated products, reporting each bad row by line number."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from assistant.errors import CatalogError
+from assistant.types import Product
+
+# Column names seen in real catalogs, mapped onto the product schema.
+ALIASES = {
+    "supplier": "brand",
+    "manufacturer": "brand",
+    "product_type": "category",
+    "type": "category",
+    "short_description": "description",
+    "colour": "color",
+    "name": "model_name",
+}
+CORE_FIELDS = {"id", "title", "brand", "category", "price", "currency", "color", "description", "attributes"}
+MAX_FIELD_CHARS = 20_000
+csv.field_size_limit(10_000_000)
+
+
+@dataclass
+class RowError:
+    """A row that could not be loaded, with the 1-based line where it starts."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class ReadReport:
+    """Counts and errors gathered while reading a catalog file."""
+
+    rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def detect_format(path: Path) -> str:
+    """Return 'jsonl', 'csv' or 'tsv' from the file name (or the first line when the suffix says nothing)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    for fmt in ("jsonl", "csv", "tsv"):
+        if f".{fmt}" in suffixes or (fmt == "jsonl" and ".json" in suffixes):
+            return fmt
+    with path.open("rb") as fh:
+        first = fh.readline(65536).lstrip()
+    if first.startswith(b"{"):
+        return "jsonl"
+    return "tsv" if b"\t" in first else "csv"
+
+
+def read_catalog(path: Path, report: ReadReport) -> Iterator[Product]:
+    """Yield every valid product of a catalog file; bad rows go into `report.errors` with their line numbers."""
+    if not path.is_file():
+        raise CatalogError(f"catalog file not found: {path}")
+    fmt = detect_format(path)
+    rows = _jsonl_rows(path) if fmt == "jsonl" else _table_rows(path, "\t" if fmt == "tsv" else ",")
+    for line, raw in rows:
+        report.rows += 1
+        if isinstance(raw, str):
+            report.errors.append(RowError(line, raw))
+            continue
+        try:
+            yield row_to_product(raw)
+        except (ValueError, ValidationError) as exc:
+            report.errors.append(RowError(line, _reason(exc)))
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with path.open("rb") as fh:
+        for number, data in enumerate(fh, start=1):
+            if not data.strip():
+                continue
+            try:
+                obj = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield number, "not valid UTF-8 text"
+                continue
+            except json.JSONDecodeError as exc:
+                yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            yield number, obj if isinstance(obj, dict) else "a row must be a JSON object"
+
+
+def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
+        except StopIteration:
+            return
+        if "id" not in header or "title" not in header:
+            raise CatalogError(f"{path}: the header must have 'id' and 'title' columns (found: {', '.join(header)})")
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue
+            if any(_has_bad_bytes(c) for c in cells):
+                yield line, "not valid UTF-8 text"
+            elif len(cells) != len(header):
+                yield line, f"expected {len(header)} columns, found {len(cells)}"
+            else:
+                yield line, dict(zip(header, cells, strict=True))
+
+
+def _has_bad_bytes(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def row_to_product(raw: dict[str, Any]) -> Product:
+    """Map one raw row (any known column names) onto a validated Product; unknown columns become attributes."""
+    row: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = ALIASES.get(str(key).strip().lower(), str(key).strip().lower())
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"field '{key}' is longer than {MAX_FIELD_CHARS} characters")
+        if name == "price_cents":
+            row["price"] = _number(value, "price_cents") / 100.0
+        elif name == "attributes":
+            attributes.update(_attributes(value))
+        elif name in CORE_FIELDS:
+            row[name] = value
+        else:
+            attributes[name] = _scalar(value, name)
+    row["id"] = _text_id(row.get("id"))
+    if "price" in row:
+        row["price"] = _number(row["price"], "price")
+    row["attributes"] = attributes
+    return Product.model_validate(row)
+
+
+def _text_id(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("'id' must be a string or an integer")
+    if isinstance(value, int):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"'{name}' must be a number")
+    if isinstance(value, str):
+        value = value.strip().replace(",", "").lstrip("$¥￥€£")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{name}' must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"'{name}' must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("'attributes' must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ValueError("'attributes' must be an object of name -> value")
+    return {str(k): _scalar(v, str(k)) for k, v in value.items() if v is not None}
+
+
+def _scalar(value: Any, name: str) -> Any:
+    if isinstance(value, str | int | float | bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"attribute '{name}' is not a finite number")
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    raise ValueError(f"attribute '{name}' must be a text, number or true/false value")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "row"
+            parts.append(f"{where}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc)

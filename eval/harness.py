@@ -1,0 +1,59 @@
+"""Running an eval suite over a dataset, optionally against a catalog ingested into a store of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from assistant.app import Assistant
+from assistant.errors import InputError
+from assistant.settings import Settings
+from eval.datasets import load_jsonl
+from eval.suites import SUITES, get_suite
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def assistant_for_catalog(settings: Settings, catalog: Path, progress: bool = True) -> tuple[Assistant, dict]:
+    """An Assistant over a store holding exactly this catalog file (kept per file content, so re-runs are cheap)."""
+    catalog = Path(catalog)
+    if not catalog.is_file():
+        raise InputError(f"catalog not found: {catalog}")
+    store_dir = settings.data_dir / "eval-stores" / file_digest(catalog)
+    scoped = settings.model_copy(update={"chroma_path": store_dir, "chroma_url": None})
+    assistant = Assistant(scoped)
+    info: dict[str, Any] = {"catalog": str(catalog)}
+    if assistant.store.count() == 0:
+        result = assistant.ingest(catalog, progress=progress)
+        info.update(ingest_s=round(result.seconds, 1), ingest_skipped=result.skipped)
+        for err in result.errors[:20]:
+            print(f"{catalog}:{err.line}: skipped: {err.reason}", file=sys.stderr)
+    info["catalog_products"] = assistant.store.count()
+    return assistant, info
+
+
+def run_suite(settings: Settings, suite: str, data: Path, catalog: Path | None = None,
+              progress: bool = True, **options: Any) -> dict[str, Any]:
+    """Run one suite and return its metrics as one flat dict."""
+    if suite not in SUITES:
+        raise InputError(f"unknown suite '{suite}'; available: {', '.join(SUITES)}")
+    module = get_suite(suite)
+    dataset = load_jsonl(data, module.Case)
+    for line, reason in dataset.rejected[:20]:
+        print(f"{data}:{line}: skipped: {reason}", file=sys.stderr)
+    if catalog is not None:
+        assistant, info = assistant_for_catalog(settings, catalog, progress)
+    else:
+        assistant, info = Assistant(settings), {}
+        assistant.ensure_catalog(progress=progress)
+    metrics = module.run(assistant, dataset, **options)
+    return {"suite": suite, "data": str(data), "rejected_lines": len(dataset.rejected), **info, **metrics}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Run the whole test suite (unit + integration with the real embedded model and a real chromadb on disk).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow"`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${SHOPQUERY_VENV:-.venv}
+[ -x "$VENV/bin/python" ] || { echo "run 'bash scripts/setup.sh' first" >&2; exit 2; }
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False
+"$VENV/bin/ruff" check .
+# pytest exits 5 when no test ran: that fails this script like any other failure.
+exec "$VENV/bin/python" -m pytest "$@"

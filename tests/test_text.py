@@ -1,0 +1,26 @@
+from tools.text import has_cjk, normalize, stem_en, tokenize
+
+
+def test_normalize_folds_full_width_and_case():
+    assert normalize("ＩＰｈｏｎｅ　15\x07 Case") == "iphone 15 case"
+
+
+def test_tokenize_english_folds_plurals_and_keeps_model_numbers():
+    tokens = tokenize("HP Pavilion dv7-1211ea Notebooks for the office")
+    assert "notebook" in tokens and "dv71211ea" in tokens and "dv7" in tokens
+    assert "the" not in tokens and "for" not in tokens
+
+
+def test_tokenize_chinese_and_mixed():
+    tokens = tokenize("我想买蓝色T恤 iphone手机壳")
+    assert "蓝色" in tokens and "iphone" in tokens and "手机" in tokens
+    assert "我" not in tokens
+
+
+def test_stem_en():
+    assert [stem_en(w) for w in ["cables", "batteries", "boxes", "glass", "bus", "mouse"]] == [
+        "cable", "battery", "box", "glass", "bus", "mouse"]
+
+
+def test_has_cjk():
+    assert has_cjk("iphone 手机") and not has_cjk("iphone")

@@ -1,0 +1,150 @@
+"""Hybrid catalog search: BM25 and dense vectors, fused by reciprocal rank, filtered by price, brand, category and
+colour. Exposed as a typed function and a LangChain tool."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from assistant.types import SearchFilters, SearchHit
+from tools.catalog_store import CatalogStore, LexicalIndex
+from tools.text import normalize, stem_en, tokenize
+
+Mode = Literal["hybrid", "bm25", "dense"]
+RRF_K = 60
+DEPTH = 100
+
+
+def filter_mask(index: LexicalIndex, filters: SearchFilters) -> np.ndarray | None:
+    """Boolean mask of the products that satisfy the filters, or None when there are none."""
+    if filters.is_empty():
+        return None
+    mask = np.ones(len(index.products), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if filters.price_min is not None:
+            mask &= index.price >= filters.price_min
+        if filters.price_max is not None:
+            mask &= index.price <= filters.price_max
+    if filters.brands:
+        mask &= np.isin(index.brand, [normalize(b) for b in filters.brands])
+    if filters.exclude_brands:
+        mask &= ~np.isin(index.brand, [normalize(b) for b in filters.exclude_brands])
+    if filters.colors:
+        mask &= np.isin(index.color, [normalize(c) for c in filters.colors])
+    if filters.exclude_colors:
+        mask &= ~np.isin(index.color, [normalize(c) for c in filters.exclude_colors])
+    if filters.categories:
+        mask &= np.isin(index.category, _matching_categories(index, filters.categories))
+    return mask
+
+
+def _matching_categories(index: LexicalIndex, wanted: list[str]) -> list[str]:
+    """Stored category names that contain a wanted term (singular/plural folded)."""
+    terms = {stem_en(normalize(w)) for w in wanted if w.strip()}
+    found = []
+    for category in set(index.category.tolist()):
+        folded = " ".join(stem_en(w) for w in category.split())
+        if any(t and (t in folded or t in category) for t in terms):
+            found.append(category)
+    return found
+
+
+def _top(scores: np.ndarray, depth: int) -> list[int]:
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.size > depth:
+        part = np.argpartition(-scores[candidates], depth - 1)[:depth]
+        candidates = candidates[part]
+    return [int(i) for i in candidates[np.argsort(-scores[candidates], kind="stable")]]
+
+
+def bm25_rows(index: LexicalIndex, query: str, mask: np.ndarray | None, depth: int = DEPTH) -> list[int]:
+    """Row numbers of the best BM25 matches (rows outside the mask excluded)."""
+    if index.retriever is None:
+        return []
+    ids = index.retriever.get_tokens_ids(tokenize(query))
+    if not ids:
+        return []
+    scores = np.asarray(index.retriever.get_scores(ids), dtype=np.float64)
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0)
+    return _top(scores, depth)
+
+
+def dense_rows(store: CatalogStore, query: str, mask: np.ndarray | None, depth: int = DEPTH) -> list[int]:
+    """Row numbers of the nearest products by embedding: the vector store's index unfiltered, exact within a mask."""
+    index = store.index
+    if not index.products:
+        return []
+    vector = store.embedder.embed_queries([query])[0]
+    if mask is None:
+        got = store.collection.query(query_embeddings=[vector.tolist()], n_results=min(depth, len(index.products)),
+                                     include=[])
+        return [index.row_of[i] for i in got["ids"][0] if i in index.row_of]
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return []
+    sims = index.vectors[rows] @ vector
+    order = np.argsort(-sims, kind="stable")[:depth]
+    return [int(rows[i]) for i in order]
+
+
+def fuse(rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks starting at 1."""
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, row in enumerate(ranking, start=1):
+            scores[row] = scores.get(row, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | None = None, k: int = 10,
+                   mode: Mode = "hybrid") -> list[SearchHit]:
+    """Search the catalog for a query under optional filters; returns the top `k` hits, best first."""
+    filters = filters or SearchFilters()
+    index = store.index
+    mask = filter_mask(index, filters)
+    depth = max(DEPTH, k)
+    lexical = bm25_rows(index, query, mask, depth) if mode in ("hybrid", "bm25") else []
+    dense = dense_rows(store, query, mask, depth) if mode in ("hybrid", "dense") else []
+    lex_rank = {row: r for r, row in enumerate(lexical, start=1)}
+    dense_rank = {row: r for r, row in enumerate(dense, start=1)}
+    fused = fuse([lexical, dense])[:k]
+    return [
+        SearchHit(product=index.products[row], score=round(score, 6), bm25_rank=lex_rank.get(row),
+                  dense_rank=dense_rank.get(row))
+        for row, score in fused
+    ]
+
+
+class SearchCatalogInput(BaseModel):
+    """Arguments of the search_catalog tool."""
+
+    query: str = Field(description="what the shopper is looking for, in their words")
+    price_min: float | None = Field(default=None, ge=0, description="lowest price")
+    price_max: float | None = Field(default=None, ge=0, description="highest price")
+    brands: list[str] = Field(default_factory=list, description="only these brands")
+    categories: list[str] = Field(default_factory=list, description="only these categories")
+    colors: list[str] = Field(default_factory=list, description="only these colours (lowercase English)")
+    k: int = Field(default=5, ge=1, le=50, description="how many products to return")
+
+
+def make_search_tool(store: CatalogStore):
+    """The search_catalog LangChain tool bound to a store (schema derived from SearchCatalogInput)."""
+    from langchain_core.tools import StructuredTool
+
+    def run(query: str, price_min: float | None = None, price_max: float | None = None,
+            brands: list[str] | None = None, categories: list[str] | None = None,
+            colors: list[str] | None = None, k: int = 5) -> list[dict]:
+        filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
+                                categories=categories or [], colors=colors or [])
+        hits = search_catalog(store, query, filters, k=k)
+        return [hit.product.model_dump(exclude_none=True) for hit in hits]
+
+    return StructuredTool.from_function(
+        func=run, name="search_catalog", args_schema=SearchCatalogInput,
+        description="Search the product catalog (Chinese or English) with optional price, brand, category and "
+                    "colour filters. Returns matching products, best first.",
+    )

@@ -1,0 +1,264 @@
+"""The catalog store: a chromadb collection (vectors, metadata, the full product) plus an on-disk lexical index
+(BM25 over jieba/word tokens) and product columns, rebuilt from chromadb without re-embedding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.errors import CatalogError
+from assistant.types import Product
+from tools.text import add_words, normalize, tokenize
+
+INDEX_VERSION = 1
+BATCH = 256
+
+
+class Embedder(Protocol):
+    """What the store needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class UpsertReport:
+    """How many products an ingest added, changed or found unchanged."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def content_hash(product: Product) -> str:
+    """A stable hash of everything stored for a product (decides whether it needs re-embedding)."""
+    return hashlib.sha1(product.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
+def _metadata(product: Product) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "product": product.model_dump_json(),
+        "hash": content_hash(product),
+        "brand": normalize(product.brand or ""),
+        "category": normalize(product.category or ""),
+        "color": normalize(product.color or ""),
+    }
+    if product.price is not None:
+        meta["price"] = float(product.price)
+    return meta
+
+
+class LexicalIndex:
+    """BM25 plus columnar product fields, aligned by row; saved beside the chromadb store."""
+
+    def __init__(self, products: list[Product], vectors: np.ndarray, retriever: Any):
+        self.products = products
+        self.vectors = vectors
+        self.retriever = retriever
+        self.row_of = {p.id: i for i, p in enumerate(products)}
+        self.price = np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64)
+        self.brand = np.array([normalize(p.brand or "") for p in products], dtype=object)
+        self.category = np.array([normalize(p.category or "") for p in products], dtype=object)
+        self.color = np.array([normalize(p.color or "") for p in products], dtype=object)
+
+    @classmethod
+    def build(cls, products: list[Product], vectors: np.ndarray) -> LexicalIndex:
+        """Tokenise every product and build the BM25 index."""
+        import bm25s
+
+        teach_segmenter(products)
+        corpus = [tokenize(p.search_text()) or ["_"] for p in products]
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        return cls(products, vectors, retriever)
+
+    def save(self, directory: Path, fingerprint: dict[str, Any]) -> None:
+        """Write the index atomically (a temp dir renamed into place)."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.products:
+            self.retriever.save(str(tmp / "bm25"), show_progress=False)
+        np.save(tmp / "vectors.npy", self.vectors)
+        with (tmp / "products.jsonl").open("w", encoding="utf-8") as fh:
+            for p in self.products:
+                fh.write(p.model_dump_json() + "\n")
+        (tmp / "manifest.json").write_text(json.dumps({"version": INDEX_VERSION, **fingerprint}))
+        shutil.rmtree(directory, ignore_errors=True)
+        tmp.rename(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> tuple[LexicalIndex, dict[str, Any]]:
+        """Read an index written by `save`."""
+        import bm25s
+
+        manifest = json.loads((directory / "manifest.json").read_text())
+        with (directory / "products.jsonl").open(encoding="utf-8") as fh:
+            products = [Product.model_validate_json(line) for line in fh]
+        vectors = np.load(directory / "vectors.npy")
+        teach_segmenter(products)
+        retriever = bm25s.BM25.load(str(directory / "bm25"), show_progress=False) if products else None
+        return cls(products, vectors, retriever), manifest
+
+
+def teach_segmenter(products: Iterable[Product]) -> None:
+    """Add the catalog's Chinese brand and category names to the segmenter."""
+    words = set()
+    for p in products:
+        words.update(w for w in (p.brand, p.category) if w)
+    add_words(sorted(words))
+
+
+class CatalogStore:
+    """Products in chromadb (source of truth) with a derived lexical index for BM25 and filters."""
+
+    def __init__(self, directory: Path, embedder: Embedder, collection: str = "products",
+                 chroma_url: str | None = None):
+        self.directory = Path(directory)
+        self.embedder = embedder
+        self.collection_name = collection
+        self.chroma_url = chroma_url
+        self._collection: Any = None
+        self._index: LexicalIndex | None = None
+        self._lock = threading.RLock()
+
+    # -- chromadb ---------------------------------------------------------------------------------------------
+    @property
+    def collection(self) -> Any:
+        """The chromadb collection, opened on first use."""
+        if self._collection is None:
+            self._collection = self._open_collection()
+        return self._collection
+
+    def _open_collection(self) -> Any:
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise CatalogError("chromadb is not installed: pip install chromadb==1.5.9") from exc
+        from assistant.embeddings import chroma_embedding_function
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if self.chroma_url:
+                from urllib.parse import urlparse
+
+                url = urlparse(self.chroma_url)
+                client = chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                             ssl=url.scheme == "https", settings=chroma_settings)
+            else:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(self.directory / "chroma"), settings=chroma_settings)
+            return client.get_or_create_collection(
+                self.collection_name,
+                embedding_function=chroma_embedding_function(self.embedder.name),
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except CatalogError:
+            raise
+        except Exception as exc:  # chromadb raises many types for a missing/corrupt store or a down server
+            where = self.chroma_url or self.directory / "chroma"
+            raise CatalogError(f"cannot open the catalog store at {where}: {exc}") from exc
+
+    def count(self) -> int:
+        """Number of products stored."""
+        return int(self.collection.count())
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def upsert(self, products: Iterable[Product], on_batch: Callable[[int], None] | None = None) -> UpsertReport:
+        """Insert or update products by id, embedding only new or changed ones; then refresh the lexical index."""
+        report = UpsertReport()
+        batch: dict[str, Product] = {}
+        for product in products:
+            batch[product.id] = product
+            if len(batch) >= BATCH:
+                self._upsert_batch(list(batch.values()), report)
+                if on_batch:
+                    on_batch(len(batch))
+                batch = {}
+        if batch:
+            self._upsert_batch(list(batch.values()), report)
+            if on_batch:
+                on_batch(len(batch))
+        if report.added or report.updated or not self.index_path.exists():
+            self.rebuild_index()
+        return report
+
+    def _upsert_batch(self, products: list[Product], report: UpsertReport) -> None:
+        known = self.collection.get(ids=[p.id for p in products], include=["metadatas"])
+        old = {i: (m or {}).get("hash") for i, m in zip(known["ids"], known["metadatas"], strict=True)}
+        changed = [p for p in products if old.get(p.id) != content_hash(p)]
+        report.unchanged += len(products) - len(changed)
+        report.updated += sum(1 for p in changed if p.id in old)
+        report.added += sum(1 for p in changed if p.id not in old)
+        if not changed:
+            return
+        vectors = self.embedder.embed_passages([p.search_text() for p in changed])
+        self.collection.upsert(
+            ids=[p.id for p in changed],
+            embeddings=[v.tolist() for v in vectors],
+            documents=[p.search_text() for p in changed],
+            metadatas=[_metadata(p) for p in changed],
+        )
+
+    # -- the derived index ------------------------------------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        """Where the lexical index and product columns are kept."""
+        return self.directory / "index"
+
+    def _fingerprint(self) -> dict[str, Any]:
+        return {"count": self.count(), "collection": self.collection_name, "embedder": self.embedder.name}
+
+    def rebuild_index(self) -> LexicalIndex:
+        """Rebuild BM25 and columns from what chromadb holds (no re-embedding)."""
+        products: list[Product] = []
+        vectors: list[np.ndarray] = []
+        total, page = self.count(), 2000
+        for offset in range(0, total, page):
+            got = self.collection.get(limit=page, offset=offset, include=["metadatas", "embeddings"])
+            for meta, vec in zip(got["metadatas"], got["embeddings"], strict=True):
+                products.append(Product.model_validate_json(meta["product"]))
+                vectors.append(np.asarray(vec, dtype=np.float32))
+        matrix = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        index = LexicalIndex.build(products, matrix)
+        index.save(self.index_path, self._fingerprint())
+        with self._lock:
+            self._index = index
+        return index
+
+    @property
+    def index(self) -> LexicalIndex:
+        """The lexical index, loaded from disk (or rebuilt when it is missing or stale)."""
+        if self._index is None:
+            with self._lock:
+                self._index = self._load_index()
+        return self._index  # type: ignore[return-value]
+
+    def _load_index(self) -> LexicalIndex:
+        try:
+            index, manifest = LexicalIndex.load(self.index_path)
+            fresh = manifest.get("version") == INDEX_VERSION and manifest.get("count") == self.count() \
+                and manifest.get("embedder") == self.embedder.name
+            if fresh:
+                return index
+        except (OSError, ValueError, KeyError):
+            pass
+        return self.rebuild_index()
+
+    def products_by_id(self, ids: list[str]) -> list[Product]:
+        """The stored products with these ids, in the given order (unknown ids are skipped)."""
+        index = self.index
+        return [index.products[index.row_of[i]] for i in ids if i in index.row_of]

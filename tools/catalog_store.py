@@ -32,6 +32,60 @@ class Embedder(Protocol):
     def embed_passages(self, texts: list[str]) -> np.ndarray: ...
 
 
+_EF_CLASS: Any = None
+
+
+def embedding_function_for(embedder: Embedder) -> Any:
+    """A chromadb embedding function around an Embedder, registered so a persisted collection can be reopened
+    (its config names the embedder backend; chromadb's own default would try to download a model)."""
+    global _EF_CLASS
+    if _EF_CLASS is None:
+        _EF_CLASS = _define_ef_class()
+    return _EF_CLASS(embedder)
+
+
+def _define_ef_class() -> Any:
+    from chromadb.api.types import EmbeddingFunction
+    from chromadb.utils.embedding_functions import register_embedding_function
+
+    @register_embedding_function
+    class ShopqueryEmbeddingFunction(EmbeddingFunction):
+        """Passages through `__call__`, queries through `embed_query`, by the wrapped Embedder."""
+
+        def __init__(self, embedder: Embedder):
+            self.embedder = embedder
+
+        def __call__(self, input: list[str]) -> Any:  # noqa: A002 - chromadb's parameter name
+            return list(self.embedder.embed_passages(list(input)))
+
+        def embed_query(self, input: list[str]) -> Any:  # noqa: A002
+            return list(self.embedder.embed_queries(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "shopquery-embedder"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"backend": self.embedder.name}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> ShopqueryEmbeddingFunction:
+            from assistant.embeddings import get_embedder
+
+            return ShopqueryEmbeddingFunction(get_embedder(config["backend"]))
+
+        def is_legacy(self) -> bool:
+            return False
+
+        def default_space(self) -> str:
+            return "cosine"
+
+        def supported_spaces(self) -> list[str]:
+            return ["cosine", "ip", "l2"]
+
+    return ShopqueryEmbeddingFunction
+
+
 @dataclass
 class UpsertReport:
     """How many products an ingest added, changed or found unchanged."""
@@ -148,8 +202,6 @@ class CatalogStore:
             from chromadb.config import Settings as ChromaSettings
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise CatalogError("chromadb is not installed: pip install chromadb==1.5.9") from exc
-        from assistant.embeddings import chroma_embedding_function
-
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         try:
             if self.chroma_url:
@@ -163,7 +215,7 @@ class CatalogStore:
                 client = chromadb.PersistentClient(path=str(self.directory / "chroma"), settings=chroma_settings)
             return client.get_or_create_collection(
                 self.collection_name,
-                embedding_function=chroma_embedding_function(self.embedder.name),
+                embedding_function=embedding_function_for(self.embedder),
                 configuration={"hnsw": {"space": "cosine"}},
             )
         except CatalogError:

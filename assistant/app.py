@@ -55,9 +55,18 @@ class Assistant:
 
         return build_chat_model(self.settings)
 
+    @cached_property
+    def attribute_parser(self) -> Any:
+        """The attribute parser, its lexicons built once from the catalog in the store."""
+        from tools.attributes import AttributeParser
+
+        return AttributeParser.from_products(self.store.index.products)
+
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
-        """Load a catalog file into the store."""
-        return ingest_file(self.store, Path(path), progress=progress)
+        """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
+        result = ingest_file(self.store, Path(path), progress=progress)
+        self.__dict__.pop("attribute_parser", None)
+        return result
 
     def ensure_catalog(self, progress: bool = True) -> IngestResult | None:
         """Load the bundled demo catalog when the store is empty; returns what was done (None if nothing)."""
@@ -68,5 +77,6 @@ class Assistant:
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
                 filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:
         """The fast path: understand and search one query without the LLM."""
+        parser = self.attribute_parser if self.settings.parse_attributes else None
         return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                             mode=mode)
+                             mode=mode, parser=parser)

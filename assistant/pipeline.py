@@ -5,15 +5,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from assistant.types import QueryAnalysis, SearchFilters, StageTiming
+from assistant.types import QueryAnalysis, SearchFilters, SearchHit, StageTiming
 from assistant.validation import clean_query
 from tools.catalog_search import Mode, search_catalog
 from tools.catalog_store import CatalogStore
 from tools.text import normalize
 
+if TYPE_CHECKING:
+    from tools.attributes import AttributeParser
+
 T = TypeVar("T")
+# When the parsed filters match nothing, drop them in this order until something matches: the kind of product
+# the shopper named is kept longest, the price band goes first.
+RELAX_ORDER = (
+    ("price", {"price_min": None, "price_max": None}),
+    ("color", {"colors": []}),
+    ("brand", {"brands": []}),
+    ("category", {"categories": []}),
+)
 
 
 class Stopwatch:
@@ -37,16 +48,40 @@ class Stopwatch:
             return fn()
 
 
+def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int,
+                           mode: Mode) -> tuple[list[SearchHit], SearchFilters, list[str]]:
+    """Search under the filters; if nothing matches, drop filters one kind at a time and say which."""
+    hits = search_catalog(store, text, filters, k=k, mode=mode)
+    relaxed: list[str] = []
+    for name, reset in RELAX_ORDER:
+        if hits:
+            break
+        if all(getattr(filters, key) in (None, []) for key in reset):
+            continue
+        filters = filters.model_copy(update=reset)
+        relaxed.append(name)
+        hits = search_catalog(store, text, filters, k=k, mode=mode)
+    return hits, filters, relaxed
+
+
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,
-                  filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:
-    """Validate, normalise and search one query; raises InputError for unusable input."""
+                  filters: SearchFilters | None = None, mode: Mode = "hybrid",
+                  parser: AttributeParser | None = None) -> QueryAnalysis:
+    """Validate, normalise, parse attributes and search one query; raises InputError for unusable input."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
     normalized = watch.run("normalize", lambda: normalize(query))
+    parsed = watch.run("attributes", lambda: parser.parse(normalized)) if parser is not None else None
+    if filters is None and parsed is not None:
+        filters = parsed.to_filters().model_copy(update={"currency": parsed.currency})
     filters = filters or SearchFilters()
-    hits = watch.run("search", lambda: search_catalog(store, normalized, filters, k=k, mode=mode))
-    analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=filters, products=hits,
-                             timings=watch.timings)
+    text = (parsed.rest.strip() if parsed is not None else "") or normalized
+    hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode))
+    analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
+                             timings=watch.timings, relaxed=relaxed,
+                             attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None)
+    if relaxed:
+        analysis.notes.append(f"no products matched every filter; relaxed: {', '.join(relaxed)}")
     if not hits:
         analysis.notes.append("no products matched")
     return analysis

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # history
     history_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in DATA_DIR)")
 
+    # fast path
+    parse_attributes: bool = Field(default=True, description="turn parsed attributes into search filters")
+
     # limits
     max_query_chars: int = Field(default=512, ge=16, le=100_000)
 

@@ -31,6 +31,11 @@ class Product(BaseModel):
             return None
         return value
 
+    def embedding_text(self) -> str:
+        """Text embedded for dense retrieval: the short fields only (long descriptions slow indexing down)."""
+        parts = [self.title[:300], self.brand, self.category, self.color]
+        return " ".join(p for p in parts if p)
+
     def search_text(self) -> str:
         """Text indexed for retrieval: title, brand, category, colour and a short description."""
         parts = [self.title, self.brand, self.category, self.color]
@@ -49,10 +54,11 @@ class SearchFilters(BaseModel):
     colors: list[str] = Field(default_factory=list)
     exclude_brands: list[str] = Field(default_factory=list)
     exclude_colors: list[str] = Field(default_factory=list)
+    currency: str | None = Field(default=None, description="price bounds are in this currency (CNY, USD…)")
 
     def is_empty(self) -> bool:
         """True when no constraint is set."""
-        return not any(v for v in self.model_dump().values() if v not in (None, []))
+        return not any(v for k, v in self.model_dump().items() if k != "currency" and v not in (None, []))
 
 
 class SearchHit(BaseModel):
@@ -77,6 +83,8 @@ class QueryAnalysis(BaseModel):
     query: str
     normalized_query: str
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    attributes: dict[str, Any] | None = Field(default=None, description="slots parsed from the query")
+    relaxed: list[str] = Field(default_factory=list, description="filters dropped because nothing matched")
     products: list[SearchHit] = Field(default_factory=list)
     timings: list[StageTiming] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from assistant.types import SearchFilters, SearchHit
 from tools.catalog_store import CatalogStore, LexicalIndex
+from tools.colors import canonical_color
 from tools.text import normalize, stem_en, tokenize
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -22,22 +23,38 @@ def filter_mask(index: LexicalIndex, filters: SearchFilters) -> np.ndarray | Non
     if filters.is_empty():
         return None
     mask = np.ones(len(index.products), dtype=bool)
+    priced = filters.price_min is not None or filters.price_max is not None
     with np.errstate(invalid="ignore"):
         if filters.price_min is not None:
             mask &= index.price >= filters.price_min
         if filters.price_max is not None:
             mask &= index.price <= filters.price_max
+    if priced and filters.currency:
+        # a bound in yuan says nothing about a price in dollars: compare like with like (unpriced currency = any)
+        mask &= (index.currency == filters.currency.upper()) | (index.currency == "")
     if filters.brands:
         mask &= np.isin(index.brand, [normalize(b) for b in filters.brands])
     if filters.exclude_brands:
         mask &= ~np.isin(index.brand, [normalize(b) for b in filters.exclude_brands])
     if filters.colors:
-        mask &= np.isin(index.color, [normalize(c) for c in filters.colors])
+        mask &= np.isin(index.color, [canonical_color(c) for c in filters.colors])
     if filters.exclude_colors:
-        mask &= ~np.isin(index.color, [normalize(c) for c in filters.exclude_colors])
+        mask &= ~np.isin(index.color, [canonical_color(c) for c in filters.exclude_colors])
     if filters.categories:
-        mask &= np.isin(index.category, _matching_categories(index, filters.categories))
+        mask &= np.isin(index.category, _matching_categories(index, filters.categories)) | _titles_naming(
+            index, filters.categories)
     return mask
+
+
+def _titles_naming(index: LexicalIndex, terms: list[str]) -> np.ndarray:
+    """Products whose title names one of the terms: catalogs file the same thing under many category names."""
+    found = np.zeros(len(index.products), dtype=bool)
+    for term in {normalize(t) for t in terms if t.strip()}:
+        hit = index.title_cache.get(term)
+        if hit is None:
+            hit = index.title_cache[term] = np.char.find(index.title, term) >= 0
+        found |= hit
+    return found
 
 
 def _matching_categories(index: LexicalIndex, wanted: list[str]) -> list[str]:

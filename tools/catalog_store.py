@@ -16,6 +16,7 @@ import numpy as np
 
 from assistant.errors import CatalogError
 from assistant.types import Product
+from tools.colors import canonical_color, color_in_title
 from tools.text import add_words, normalize, tokenize
 
 INDEX_VERSION = 1
@@ -124,7 +125,10 @@ class LexicalIndex:
         self.price = np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64)
         self.brand = np.array([normalize(p.brand or "") for p in products], dtype=object)
         self.category = np.array([normalize(p.category or "") for p in products], dtype=object)
-        self.color = np.array([normalize(p.color or "") for p in products], dtype=object)
+        self.color = np.array([canonical_color(p.color) or color_in_title(p.title) for p in products], dtype=object)
+        self.title = np.array([normalize(p.title) for p in products], dtype=str)
+        self.title_cache: dict[str, np.ndarray] = {}
+        self.currency = np.array([(p.currency or "").upper() for p in products], dtype=object)
 
     @classmethod
     def build(cls, products: list[Product], vectors: np.ndarray) -> LexicalIndex:
@@ -257,7 +261,7 @@ class CatalogStore:
         report.added += sum(1 for p in changed if p.id not in old)
         if not changed:
             return
-        vectors = self.embedder.embed_passages([p.search_text() for p in changed])
+        vectors = self.embedder.embed_passages([p.embedding_text() for p in changed])
         self.collection.upsert(
             ids=[p.id for p in changed],
             embeddings=[v.tolist() for v in vectors],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ class Assistant:
         if self.store.count() > 0:
             return None
         return self.ingest(DEMO_CATALOG, progress=progress)
+
+    def warm_up(self) -> float:
+        """Load the store, its index, the embedder and the parser now rather than on the first query; seconds."""
+        start = time.perf_counter()
+        _ = self.store.index
+        self.embedder.embed_queries(["warm up"])
+        if self.settings.parse_attributes:
+            _ = self.attribute_parser
+        return time.perf_counter() - start
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
                 filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:

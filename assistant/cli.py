@@ -74,6 +74,7 @@ def cmd_analyze(settings, args) -> int:
 
     assistant = Assistant(settings)
     assistant.ensure_catalog()
+    print(f"(loaded in {assistant.warm_up():.1f} s)", file=sys.stderr)
     analysis = assistant.analyze(args.query, user_id=args.user, k=args.k, mode=args.mode)
     if args.json:
         print(analysis.model_dump_json(indent=2))

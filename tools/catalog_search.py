@@ -94,7 +94,7 @@ def dense_rows(store: CatalogStore, query: str, mask: np.ndarray | None, depth: 
     index = store.index
     if not index.products:
         return []
-    vector = store.embedder.embed_queries([query])[0]
+    vector = store.query_vector(query)
     if mask is None:
         got = store.collection.query(query_embeddings=[vector.tolist()], n_results=min(depth, len(index.products)),
                                      include=[])

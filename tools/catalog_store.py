@@ -21,6 +21,7 @@ from tools.text import add_words, normalize, tokenize
 
 INDEX_VERSION = 1
 BATCH = 256
+QUERY_CACHE = 1024
 
 
 class Embedder(Protocol):
@@ -191,6 +192,7 @@ class CatalogStore:
         self._collection: Any = None
         self._index: LexicalIndex | None = None
         self._lock = threading.RLock()
+        self._query_cache: dict[str, np.ndarray] = {}
 
     # -- chromadb ---------------------------------------------------------------------------------------------
     @property
@@ -313,6 +315,20 @@ class CatalogStore:
         except (OSError, ValueError, KeyError):
             pass
         return self.rebuild_index()
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query's embedding, cached (relaxed re-searches and repeated queries embed once)."""
+        vector = self._query_cache.get(text)
+        if vector is None:
+            vector = self.embedder.embed_queries([text])[0]
+            if len(self._query_cache) >= QUERY_CACHE:
+                self._query_cache.pop(next(iter(self._query_cache)))
+            self._query_cache[text] = vector
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget cached query embeddings (benchmarks time cold queries)."""
+        self._query_cache.clear()
 
     def products_by_id(self, ids: list[str]) -> list[Product]:
         """The stored products with these ids, in the given order (unknown ids are skipped)."""

@@ -51,6 +51,9 @@ def run(assistant: Any, dataset: Dataset[Case], mode: str = "hybrid", **_: Any) 
     latencies: list[float] = []
     failed = 0
     assistant.analyze("warm up", k=10, mode=mode)
+    store = getattr(assistant, "store", None)
+    if store is not None:
+        store.clear_query_cache()  # each query's latency includes embedding it
     for case in dataset.cases:
         try:
             metrics, ms, _ = evaluate_case(assistant, case, mode)

@@ -63,10 +63,19 @@ class Assistant:
 
         return AttributeParser.from_products(self.store.index.products)
 
+    @cached_property
+    def corrector(self) -> Any:
+        """The spell corrector for the stored catalog (cached in DATA_DIR/spelling; rebuilt when the catalog,
+        remembered query logs or taught terms change)."""
+        from tools.spelling import build_default_corrector
+
+        return build_default_corrector(self.store.index.products, self.settings.data_dir)
+
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
         result = ingest_file(self.store, Path(path), progress=progress)
-        self.__dict__.pop("attribute_parser", None)
+        for derived in ("attribute_parser", "corrector"):
+            self.__dict__.pop(derived, None)
         return result
 
     def ensure_catalog(self, progress: bool = True) -> IngestResult | None:
@@ -82,11 +91,14 @@ class Assistant:
         self.embedder.embed_queries(["warm up"])
         if self.settings.parse_attributes:
             _ = self.attribute_parser
+        if self.settings.correct_spelling:
+            _ = self.corrector
         return time.perf_counter() - start
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
                 filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:
         """The fast path: understand and search one query without the LLM."""
         parser = self.attribute_parser if self.settings.parse_attributes else None
+        corrector = self.corrector if self.settings.correct_spelling else None
         return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                             mode=mode, parser=parser)
+                             mode=mode, parser=parser, corrector=corrector)

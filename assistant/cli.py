@@ -31,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="load the demo catalog if needed, then chat in the terminal")
     p.add_argument("--max-tokens", type=int, default=200)
 
+    p = sub.add_parser("add-term", help="teach the spell corrector terms (brands, product names)")
+    p.add_argument("terms", nargs="+")
+    p.add_argument("--protected", action="store_true", help="never change these terms")
+    p = sub.add_parser("rebuild-spelling", help="rebuild the spelling dictionaries from the catalog and query logs")
+    p.add_argument("--query-log", type=Path, action="append", default=[], metavar="FILE",
+                   help="id<TAB>query lines, one query per line, or JSONL with \"query\"; repeatable")
+
     p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset")
     p.add_argument("suite")
     p.add_argument("--data", type=Path, required=True)
@@ -108,7 +115,31 @@ def cmd_eval(settings, args) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval}
+def cmd_add_term(settings, args) -> int:
+    """shopquery add-term TERM... [--protected]"""
+    from tools.spelling import remember_terms
+
+    path = remember_terms(settings.data_dir, args.terms, protected=args.protected)
+    print(f"saved {len(args.terms)} term(s) to {path}; the corrector uses them from its next load")
+    return 0
+
+
+def cmd_rebuild_spelling(settings, args) -> int:
+    """shopquery rebuild-spelling [--query-log FILE]..."""
+    from assistant.app import Assistant
+    from tools.spelling import build_default_corrector, remember_query_logs
+
+    assistant = Assistant(settings)
+    assistant.ensure_catalog()
+    if args.query_log:
+        remember_query_logs(settings.data_dir, args.query_log)
+    build_default_corrector(assistant.store.index.products, settings.data_dir, force=True)
+    print("spelling dictionaries rebuilt")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
+            "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling}
 
 if __name__ == "__main__":
     sys.exit(main())

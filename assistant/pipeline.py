@@ -15,6 +15,7 @@ from tools.text import normalize
 
 if TYPE_CHECKING:
     from tools.attributes import AttributeParser
+    from tools.spelling import Corrector
 
 T = TypeVar("T")
 # When the parsed filters match nothing, drop them in this order until something matches: the kind of product
@@ -50,27 +51,37 @@ class Stopwatch:
 
 def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int,
                            mode: Mode) -> tuple[list[SearchHit], SearchFilters, list[str]]:
-    """Search under the filters; if nothing matches, drop filters one kind at a time and say which."""
+    """Search under the filters; if nothing matches, drop one kind of filter (in RELAX_ORDER), then more, until
+    something matches, and say which were dropped."""
     hits = search_catalog(store, text, filters, k=k, mode=mode)
-    relaxed: list[str] = []
-    for name, reset in RELAX_ORDER:
+    if hits:
+        return hits, filters, []
+    present = [(name, reset) for name, reset in RELAX_ORDER
+               if any(getattr(filters, key) not in (None, []) for key in reset)]
+    for name, reset in present[:-1] if len(present) > 1 else []:
+        single = filters.model_copy(update=reset)
+        hits = search_catalog(store, text, single, k=k, mode=mode)
         if hits:
-            break
-        if all(getattr(filters, key) in (None, []) for key in reset):
-            continue
+            return hits, single, [name]
+    relaxed: list[str] = []
+    for name, reset in present:
         filters = filters.model_copy(update=reset)
         relaxed.append(name)
         hits = search_catalog(store, text, filters, k=k, mode=mode)
+        if hits:
+            break
     return hits, filters, relaxed
 
 
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,
                   filters: SearchFilters | None = None, mode: Mode = "hybrid",
-                  parser: AttributeParser | None = None) -> QueryAnalysis:
-    """Validate, normalise, parse attributes and search one query; raises InputError for unusable input."""
+                  parser: AttributeParser | None = None, corrector: Corrector | None = None) -> QueryAnalysis:
+    """Validate, correct, normalise, parse attributes and search one query; raises InputError for unusable input."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
-    normalized = watch.run("normalize", lambda: normalize(query))
+    fixed = watch.run("spelling", lambda: corrector.correct(query)) if corrector is not None else None
+    searched = fixed.corrected if fixed is not None and fixed.changed else query
+    normalized = watch.run("normalize", lambda: normalize(searched))
     parsed = watch.run("attributes", lambda: parser.parse(normalized)) if parser is not None else None
     if filters is None and parsed is not None:
         filters = parsed.to_filters().model_copy(update={"currency": parsed.currency})
@@ -78,8 +89,12 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     text = (parsed.rest.strip() if parsed is not None else "") or normalized
     hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode))
     analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
+                             corrected_query=searched if searched != query else None,
+                             correction=fixed.model_dump() if fixed is not None else None,
                              timings=watch.timings, relaxed=relaxed,
                              attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None)
+    if searched != query:
+        analysis.notes.append(f"showing results for '{searched}'; search instead for '{query}'")
     if relaxed:
         analysis.notes.append(f"no products matched every filter; relaxed: {', '.join(relaxed)}")
     if not hits:

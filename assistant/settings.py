@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     # fast path
     parse_attributes: bool = Field(default=True, description="turn parsed attributes into search filters")
+    correct_spelling: bool = Field(default=True, description="search with the spell-corrected query")
 
     # limits
     max_query_chars: int = Field(default=512, ge=16, le=100_000)

@@ -69,3 +69,38 @@ def test_colour_named_only_in_the_title_is_found(tmp_path, hash_embedder, small_
 def test_bad_input_is_refused_before_any_work(store, parser, bad):
     with pytest.raises(InputError):
         analyze(store, parser, bad)
+
+
+class OneFixCorrector:
+    """A corrector that knows one misspelling."""
+
+    def correct(self, query):
+        from tools.spelling import CorrectedQuery, Edit
+
+        if "moose" not in query:
+            return CorrectedQuery(original=query, corrected=query, confidence=1.0)
+        return CorrectedQuery(original=query, corrected=query.replace("moose", "mouse"), confidence=0.9,
+                              edits=[Edit(source="moose", target="mouse", position=query.index("moose"),
+                                          reason="spelling")])
+
+
+def test_search_uses_the_corrected_query_and_says_so(store, parser):
+    result = analyze_query(store, "wireless moose", max_chars=512, parser=parser, corrector=OneFixCorrector())
+    assert result.corrected_query == "wireless mouse"
+    assert result.correction["edits"][0]["target"] == "mouse"
+    assert result.products[0].product.id == "1"
+    assert "showing results for 'wireless mouse'; search instead for 'wireless moose'" in result.notes
+    untouched = analyze_query(store, "wireless mouse", max_chars=512, parser=parser, corrector=OneFixCorrector())
+    assert untouched.corrected_query is None and not untouched.notes
+
+
+def test_relaxation_drops_one_filter_when_that_is_enough(store, parser):
+    # a red dress at 299: dropping the colour alone is enough, the price band is kept
+    result = analyze(store, parser, "蓝色 连衣裙 300元以内")
+    assert result.relaxed == ["color"] and [h.product.id for h in result.products] == ["5"]
+    assert result.filters.price_max == 300
+
+
+def test_relaxation_drops_more_when_one_is_not_enough(store, parser):
+    result = analyze(store, parser, "蓝色 连衣裙 200元以内")
+    assert result.relaxed == ["price", "color"] and [h.product.id for h in result.products] == ["5"]

@@ -1,0 +1,148 @@
+"""Spelling suite: data lines {"query": str, "expected": str}; exact-match accuracy, sentence-level detection and
+correction precision/recall/F1 (precision over the queries the corrector changed, recall over the queries that had
+errors, as pycorrector and the SIGHAN sentence-level metrics count them), the false-correction rate on queries that
+were already right, latency and queries per second."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eval.datasets import Dataset
+from eval.metrics import percentile
+
+NAME = "spelling"
+
+
+class Case(BaseModel):
+    """One query and the query as it should read after correction (equal to the query when it is right)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(min_length=1)
+    expected: str
+    kind: str | None = None
+
+
+def canonical(text: str) -> str:
+    """Whitespace squeezed and case folded: the form in which outputs are compared."""
+    return " ".join(text.split()).casefold()
+
+
+def changed_spans(source: str, target: str) -> frozenset[tuple[int, int]]:
+    """Where target differs from source: character positions for equal lengths, else token spans of the source."""
+    if len(source) == len(target):
+        return frozenset((i, i + 1) for i, (a, b) in enumerate(zip(source, target, strict=True)) if a != b)
+    matcher = difflib.SequenceMatcher(a=source.split(), b=target.split(), autojunk=False)
+    return frozenset((i1, i2) for op, i1, i2, _, _ in matcher.get_opcodes() if op != "equal")
+
+
+def prf(hits: int, predicted: int, actual: int) -> dict[str, float]:
+    """Precision, recall and F1 from counts (0.0 where undefined)."""
+    p = hits / predicted if predicted else 0.0
+    r = hits / actual if actual else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def score(triples: list[tuple[str, str, str]]) -> dict[str, float]:
+    """Metrics over (query, expected, predicted) triples."""
+    changed = errors = det_hits = cor_hits = exact = right = false_fix = 0
+    for query, expected, predicted in triples:
+        q, e, p = canonical(query), canonical(expected), canonical(predicted)
+        exact += p == e
+        errors += q != e
+        if q == e:
+            right += 1
+            false_fix += p != q
+        if p == q:
+            continue
+        changed += 1
+        det_hits += q != e and changed_spans(q, p) == changed_spans(q, e)
+        cor_hits += q != e and p == e
+    det, cor = prf(det_hits, changed, errors), prf(cor_hits, changed, errors)
+    out = {"accuracy": exact / len(triples) if triples else 0.0}
+    out.update({f"detection_{k}": v for k, v in det.items()})
+    out.update({f"correction_{k}": v for k, v in cor.items()})
+    out.update({"false_correction_rate": false_fix / right if right else 0.0, "queries_with_errors": errors,
+                "correct_queries": right, "changed": changed})
+    return out
+
+
+def per_kind_accuracy(cases: list[Case], predictions: list[str]) -> dict[str, float]:
+    """Exact-match accuracy for each `kind` label the data carries."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for case, predicted in zip(cases, predictions, strict=True):
+        if case.kind:
+            totals[case.kind][0] += canonical(predicted) == canonical(case.expected)
+            totals[case.kind][1] += 1
+    return {f"accuracy[{k}]": round(h / n, 4) for k, (h, n) in sorted(totals.items())}
+
+
+def predict_all(correct: Callable[[str], str], cases: list[Case]) -> tuple[list[str], list[float], int, float]:
+    """Run the corrector on every case; returns outputs, per-query ms, failures and total seconds."""
+    outputs, latencies, failed = [], [], 0
+    start_all = time.perf_counter()
+    for case in cases:
+        start = time.perf_counter()
+        try:
+            outputs.append(correct(case.query))
+        except Exception:  # noqa: BLE001 - one bad case must not end the run
+            failed += 1
+            outputs.append(case.query)
+        latencies.append((time.perf_counter() - start) * 1000)
+    return outputs, latencies, failed, time.perf_counter() - start_all
+
+
+def evaluate(correct: Callable[[str], str], cases: list[Case]) -> dict[str, Any]:
+    """Every metric of the suite for one correction function."""
+    correct(cases[0].query)
+    outputs, latencies, failed, seconds = predict_all(correct, cases)
+    metrics: dict[str, Any] = {k: round(v, 4) if isinstance(v, float) else v
+                               for k, v in score([(c.query, c.expected, o) for c, o in
+                                                  zip(cases, outputs, strict=True)]).items()}
+    metrics.update(per_kind_accuracy(cases, outputs))
+    metrics.update({
+        "queries": len(cases), "failed": failed,
+        "queries_per_s": round(len(cases) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(percentile(latencies, 50), 3), "p95_ms": round(percentile(latencies, 95), 3),
+    })
+    return metrics
+
+
+def run(assistant: Any, dataset: Dataset[Case], **_: Any) -> dict[str, Any]:
+    """Score `assistant.corrector` on the dataset."""
+    corrector = assistant.corrector
+    return evaluate(lambda q: corrector.correct(q).corrected, dataset.cases)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score the default corrector (built for a catalog, cached under --cache) on one dataset; prints JSON."""
+    import argparse
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from assistant.app import DEMO_CATALOG
+    from assistant.catalog_io import ReadReport, read_catalog
+    from eval.datasets import load_jsonl
+    from tools.spelling import build_default_corrector
+
+    parser = argparse.ArgumentParser(description="Run the spelling suite without the rest of the assistant.")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--catalog", type=Path, default=DEMO_CATALOG)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "shopquery-spelling-eval")
+    args = parser.parse_args(argv)
+    products = list(read_catalog(args.catalog, ReadReport()))
+    holder = type("Holder", (), {"corrector": build_default_corrector(products, args.cache)})()
+    metrics = run(holder, load_jsonl(args.data, Case))
+    print(json.dumps({"data": str(args.data), **metrics}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

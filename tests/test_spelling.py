@@ -1,0 +1,308 @@
+"""Spell corrector: each error class with real examples from the shared data, protected tokens, Chinese fuzzy and
+whole-word pinyin, mixed queries, correct text left alone, bad input, learning new terms, persistence, the tool and
+the eval suite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from assistant.types import Product
+from eval.datasets import load_jsonl
+from eval.suites import spelling as suite
+from tools import spelling as spelling_module
+from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
+from tools.spelling_en import is_protected_token, substitution_cost, weighted_distance
+from tools.spelling_zh import fuzzy_variants
+
+CATALOG = [
+    Product(id="1", title="DeWalt DCD771 cordless drill driver 18V", brand="DeWalt", category="Drills"),
+    Product(id="2", title="Logitech M185 wireless mouse", brand="Logitech", category="Mice"),
+    Product(id="3", title="Xerox 006R90321 toner cartridge Original Black", brand="Xerox",
+            category="Toner cartridge"),
+    Product(id="4", title="HP 301 black ink cartridge", brand="HP", category="Ink cartridge"),
+    Product(id="5", title="Karcher pressure washer parts kit", brand="Karcher", category="Pressure washers"),
+    Product(id="6", title="Sony WH-1000XM4 wireless headphones", brand="Sony", category="Headphones"),
+    Product(id="7", title="小米 Redmi 手机壳 透明 防摔", brand="小米", category="手机壳"),
+    Product(id="8", title="华为 Mate 60 手机 黑色", brand="华为", category="手机"),
+    Product(id="9", title="夏季纯棉蓝色T恤 男 短袖", brand="优衣库", category="T恤"),
+    Product(id="10", title="儿童羽绒服 冬季 加厚", brand="波司登", category="羽绒服"),
+]
+
+
+@pytest.fixture(scope="session")
+def saved_dir(tmp_path_factory) -> Path:
+    """The corrector built once from the small catalog and saved (other fixtures load copies of it)."""
+    directory = tmp_path_factory.mktemp("spelling") / "spelling"
+    SpellCorrector.build(CATALOG, fingerprint="fixture").save(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def corrector(saved_dir) -> SpellCorrector:
+    """A shared read-only corrector."""
+    return SpellCorrector.load(saved_dir)
+
+
+@pytest.fixture
+def fresh(saved_dir) -> SpellCorrector:
+    """A private copy for tests that teach the corrector new terms."""
+    return SpellCorrector.load(saved_dir)
+
+
+def fixed(corrector: SpellCorrector, query: str) -> str:
+    return corrector.correct(query).corrected
+
+
+# -- English ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("query", "expected"), [
+    ("hp printing papr", "hp printing paper"),          # Birkbeck: papr -> paper
+    ("imaging unit blak", "imaging unit black"),        # Birkbeck: blak -> black
+    ("wirless mouse", "wireless mouse"),                # Wikipedia list: wirless -> wireless
+    ("adress labels", "address labels"),                # Norvig test set 1: adress -> address
+    ("iphnoe 15 case", "iphone 15 case"),
+])
+def test_english_misspellings(corrector, query, expected):
+    result = corrector.correct(query)
+    assert result.corrected == expected
+    assert all(edit.reason == "spelling" for edit in result.edits)
+
+
+def test_run_together_words_are_split(corrector):
+    result = corrector.correct("pressure washerparts")
+    assert result.corrected == "pressure washer parts"
+    assert [(e.source, e.target, e.position, e.reason) for e in result.edits] == [
+        ("washerparts", "washer parts", 9, "segmentation")]
+    assert fixed(corrector, "yellowink cartridge") == "yellow ink cartridge"
+
+
+def test_split_words_are_joined(corrector):
+    result = corrector.correct("wire less headphones")
+    assert result.corrected == "wireless headphones"
+    assert result.edits[0].reason == "join"
+
+
+def test_context_picks_the_candidate_that_fits(corrector):
+    english = corrector.english
+    assert english.in_context(["paper"], "printing", None) > english.in_context(["piper"], "printing", None)
+    assert english.logp("cartridge", "toner") > english.logp("cartridge")
+
+
+def test_keyboard_neighbours_cost_less():
+    assert substitution_cost("o", "p") < substitution_cost("o", "z")
+    assert weighted_distance("mpuse", "mouse") < weighted_distance("mzuse", "mouse")
+    assert weighted_distance("adress", "address") < 1.0
+
+
+@pytest.mark.parametrize("query", [
+    "2x4x10 lumber", "dewalt drill 9056", "xerox 006R90321 toner", "running shoes size 42", "XL t shirt",
+    "water bottle 1.5L", "DeWalt DCD771", "usb c cable 2m",
+])
+def test_protected_tokens_are_left_alone(corrector, query):
+    assert fixed(corrector, query) == query
+
+
+@pytest.mark.parametrize("token", ["2x4x10", "9056", "006r90321", "42", "xl", "1.5l", "xxl", "m2"])
+def test_protected_token_rules(token):
+    assert is_protected_token(token, token)
+
+
+def test_catalog_brand_is_never_fixed_into_a_dictionary_word(corrector):
+    assert fixed(corrector, "dewalt") == "dewalt"
+    assert fixed(corrector, "karcher washer") == "karcher washer"
+
+
+def test_plain_dictionary_would_have_changed_the_brand(fresh):
+    fresh.english.protected.discard("dewalt")
+    fresh.english.symspell._words.pop("dewalt", None)
+    assert fixed(fresh, "dewalt drill") != "dewalt drill"
+
+
+# -- Chinese ---------------------------------------------------------------------------------------------------------
+def test_whole_word_pinyin(corrector):
+    result = corrector.correct("手记壳")
+    assert result.corrected == "手机壳"
+    assert [(e.source, e.target, e.position, e.reason) for e in result.edits] == [("记", "机", 1, "pinyin")]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("儿童雨绒服", "儿童羽绒服"),                     # homophone yu
+    ("女士连衣群", "女士连衣裙"),                     # homophone qun
+    ("想必他们很烦脑吧", "想必他们很烦恼吧"),            # SIGHAN 2013 train
+    ("总是会想起一些回亿。", "总是会想起一些回忆。"),        # SIGHAN 2013 train
+    ("方向和我们的生活息息相观", "方向和我们的生活息息相关"),  # SIGHAN 2013 train
+])
+def test_chinese_homophones(corrector, query, expected):
+    assert fixed(corrector, query) == expected
+
+
+def test_fuzzy_pinyin_pairs():
+    assert "zi" in fuzzy_variants("zhi") and "zhi" in fuzzy_variants("zi")
+    assert "ci" in fuzzy_variants("chi") and "si" in fuzzy_variants("shi")
+    assert "lan" in fuzzy_variants("nan") and "nang" in fuzzy_variants("lan")
+    assert "jing" in fuzzy_variants("jin") and "feng" in fuzzy_variants("fen") and "fang" in fuzzy_variants("fan")
+
+
+def test_fuzzy_pinyin_correction(corrector):
+    result = corrector.correct("安踏女袜子寸棉正品")   # cun for chun (c/ch)
+    assert result.corrected == "安踏女袜子纯棉正品"
+    assert result.edits[0].reason == "pinyin"
+
+
+def test_shape_confusion_from_sighan(corrector):
+    result = corrector.correct("我己经到了")          # 己/已: the most frequent look-alike pair in SIGHAN train
+    assert result.corrected == "我已经到了"
+    assert result.edits[0].reason == "shape"
+
+
+def test_latin_letter_word_with_a_wrong_character(corrector):
+    assert fixed(corrector, "蓝色t桖 男") == "蓝色t恤 男"
+
+
+# -- mixed, correct text, bad input -------------------------------------------------------------------------------
+def test_mixed_language_query(corrector):
+    result = corrector.correct("wireles mouse 手记壳 blak")
+    assert result.corrected == "wireless mouse 手机壳 black"
+    assert [e.position for e in result.edits] == [0, 15, 18]
+
+
+@pytest.mark.parametrize("query", ["maje长外套", "dahon折叠自行车", "nextool户外六合一", "perfectpotion精油"])
+def test_latin_brands_in_chinese_queries_are_kept(corrector, query):
+    assert fixed(corrector, query) == query
+
+
+@pytest.mark.parametrize("query", [
+    "华为手机", "笔记本电脑", "机械键盘", "连衣裙 女 夏", "运动鞋男", "洗发水", "logitech wireless mouse",
+    "hp 301 black ink cartridge", "noise cancelling headphones", "小米手机壳 透明", "iphone 15 pro max 手机壳",
+])
+def test_correct_text_is_left_alone(corrector, query):
+    result = corrector.correct(query)
+    assert result.corrected == query and not result.edits
+    assert result.confidence >= 0.5
+
+
+@pytest.mark.parametrize("query", ["", "   ", "🙂🙂🙂", "a\x00b\x07c", "x" * 5000, "手机\x1b[31m壳", "\ud800"])
+def test_bad_input_is_returned_unchanged(corrector, query):
+    result = corrector.correct(query)
+    assert isinstance(result, CorrectedQuery)
+    assert result.corrected == query and 0.0 <= result.confidence <= 1.0
+
+
+def test_bytes_and_non_strings_do_not_crash(corrector):
+    assert corrector.correct(b"\xff\xfe").corrected == "\ufffd\ufffd"
+    assert corrector.correct(12345).corrected == "12345"  # type: ignore[arg-type]
+
+
+def test_confidence_reflects_the_edit(corrector):
+    assert 0.5 < corrector.correct("手记壳").confidence <= 1.0
+    assert corrector.correct("hp printing paper").confidence == 1.0
+
+
+# -- learning, persistence, cache --------------------------------------------------------------------------------
+def test_add_terms_protects_new_brands(fresh):
+    assert fixed(fresh, "bosch kresse drill") != "bosch kresse drill"
+    assert fresh.add_terms(["Kresse", "小度"], protected=True) >= 2
+    assert fixed(fresh, "bosch kresse drill") == "bosch kresse drill"
+    assert "小度" in fresh.chinese.tables.protected
+
+
+def test_add_terms_makes_new_words_correctable(fresh):
+    fresh.add_terms(["zhiyun gimbal"])
+    assert fixed(fresh, "zhiyum gimbal") == "zhiyun gimbal"
+
+
+def test_save_and_load_round_trip(fresh, tmp_path):
+    fresh.add_terms(["Kresse"], protected=True)
+    fresh.save(tmp_path / "copy")
+    again = SpellCorrector.load(tmp_path / "copy")
+    assert again.fingerprint == "fixture"
+    assert fixed(again, "bosch kresse drill") == "bosch kresse drill"
+    assert fixed(again, "手记壳") == "手机壳"
+
+
+def test_default_corrector_is_cached_and_rebuilt_when_its_inputs_change(corrector, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(SpellCorrector, "build",
+                        classmethod(lambda cls, products, logs, **kw: calls.append(kw) or
+                                    SpellCorrector(corrector.english, corrector.chinese, kw["fingerprint"])))
+    monkeypatch.setattr(SpellCorrector, "add_terms", lambda self, terms, protected=False: calls.append(terms))
+    corrector_copy = build_default_corrector(CATALOG, tmp_path)
+    assert len(calls) == 1 and (tmp_path / "spelling" / "manifest.json").is_file()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("rebuilt although the catalog did not change")
+
+    monkeypatch.setattr(SpellCorrector, "build", classmethod(no_build))
+    assert build_default_corrector(CATALOG, tmp_path).fingerprint == corrector_copy.fingerprint
+
+    built = []
+    monkeypatch.setattr(SpellCorrector, "build",
+                        classmethod(lambda cls, products, logs, **kw: built.append(kw) or corrector_copy))
+    monkeypatch.setattr(SpellCorrector, "save", lambda self, directory: None)
+    build_default_corrector([*CATALOG, Product(id="11", title="new product")], tmp_path)
+    assert len(built) == 1
+    spelling_module.remember_terms(tmp_path, ["Kresse"], protected=True)
+    build_default_corrector(CATALOG, tmp_path)
+    assert len(built) == 2 and calls[-1] == ["Kresse"]
+    build_default_corrector(CATALOG, tmp_path, force=True)
+    assert len(built) == 3
+    log = tmp_path / "queries.txt"
+    log.write_text("zhiyun gimbal\n", encoding="utf-8")
+    spelling_module.remember_query_logs(tmp_path, [log])
+    assert spelling_module.load_taught_terms(tmp_path)["query_logs"] == [str(log.resolve())]
+
+
+def test_query_logs_teach_frequent_words_only(fresh):
+    fresh.learn_queries(["zhiyun gimbal"] * 3 + ["zhiyum gimbal"])
+    assert fixed(fresh, "zhiyum gimbal") == "zhiyun gimbal"
+    assert fixed(fresh, "zhiyun gimbal") == "zhiyun gimbal"
+
+
+def test_query_log_files_are_read(tmp_path):
+    log = tmp_path / "log.tsv"
+    log.write_text("1\t手机壳\n2\tzhiyun gimbal\n\n", encoding="utf-8")
+    jsonl = tmp_path / "log.jsonl"
+    jsonl.write_text(json.dumps({"query": "wireless mouse"}) + "\n{broken\n", encoding="utf-8")
+    assert list(spelling_module.read_query_log(log)) == ["手机壳", "zhiyun gimbal"]
+    assert list(spelling_module.read_query_log(jsonl)) == ["wireless mouse"]
+
+
+# -- the tool and the eval suite ------------------------------------------------------------------------------------
+def test_langchain_tool(corrector):
+    tool = make_spelling_tool(corrector)
+    assert tool.name == "correct_spelling"
+    assert set(tool.args) == {"query"}
+    out = tool.invoke({"query": "手记壳"})
+    assert out["corrected"] == "手机壳" and out["edits"][0]["reason"] == "pinyin"
+
+
+def test_sentence_level_metrics_follow_pycorrector():
+    triples = [
+        ("我己经到了", "我已经到了", "我已经到了"),   # corrected right
+        ("手记壳", "手机壳", "手鸡壳"),              # detected, wrongly corrected
+        ("华为手机", "华为手机", "华为手鸡"),          # a false correction
+        ("连衣群", "连衣裙", "连衣群"),              # missed
+    ]
+    metrics = suite.score(triples)
+    assert metrics["correction_precision"] == pytest.approx(1 / 3)
+    assert metrics["correction_recall"] == pytest.approx(1 / 3)
+    assert metrics["detection_precision"] == pytest.approx(2 / 3)
+    assert metrics["detection_recall"] == pytest.approx(2 / 3)
+    assert metrics["false_correction_rate"] == 1.0
+    assert metrics["accuracy"] == 0.25
+
+
+def test_eval_suite_runs_on_a_corrector(corrector, tmp_path):
+    data = tmp_path / "spelling.jsonl"
+    lines = [{"query": "手记壳", "expected": "手机壳"}, {"query": "hp printing papr", "expected": "hp printing paper"},
+             {"query": "华为手机", "expected": "华为手机"}, {"query": ""}]
+    data.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    dataset = load_jsonl(data, suite.Case)
+    assert len(dataset.rejected) == 1
+    metrics = suite.run(SimpleNamespace(corrector=corrector), dataset)
+    assert metrics["accuracy"] == 1.0 and metrics["correction_f1"] == 1.0
+    assert metrics["false_correction_rate"] == 0.0 and metrics["queries"] == 3
+    assert metrics["queries_per_s"] > 0 and metrics["p95_ms"] >= 0

@@ -1,0 +1,419 @@
+"""Chinese spelling correction: per-character candidates from pinyin homophones, fuzzy pinyin and an observed
+confusion set, whole-word pinyin candidates, scored by a character trigram model plus a word-unigram
+segmentation of the neighbourhood, and accepted only above a confidence threshold."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z",
+            "c", "s", "y", "w")
+FUZZY_INITIALS = {"zh": "z", "z": "zh", "ch": "c", "c": "ch", "sh": "s", "s": "sh", "n": "l", "l": "n"}
+FUZZY_FINALS = {"in": "ing", "ing": "in", "en": "eng", "eng": "en", "an": "ang", "ang": "an", "ian": "iang",
+                "iang": "ian", "uan": "uang", "uang": "uan"}
+MAX_WORD = 4
+
+# (position in the original text, source span, target span, reason, margin over the threshold)
+FixTuple = tuple[int, str, str, str, float]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible edit of a run and the parts of its score."""
+
+    pos: int
+    target: str
+    reason: str
+    kind: str
+    count: int
+    lm: float
+    seg: float
+    attested: int
+
+
+@dataclass
+class ZhParams:
+    """Weights of the scorer (log-odds units), tuned on the dev splits only (see eval/data/README.md)."""
+
+    lm_weight: float = 0.6
+    seg_weight: float = 0.82
+    confusion_prior: float = -6.14
+    shape_prior: float = -8.52
+    confusion_per_log: float = 1.5
+    homophone_prior: float = -7.32
+    fuzzy_prior: float = -9.08
+    word_prior: float = -20.0
+    threshold: float = 9.86
+    context_k: float = 2.0
+    single_char_penalty: float = 4.0
+    min_char_count: int = 3
+    mixed_word_count: int = 50
+    per_position: int = 6
+    attested_weight: float = 0.35
+    length_weight: float = 0.23
+    attested_skip: int = 40
+    max_homophones: int = 60
+
+
+@dataclass
+class ZhTables:
+    """Counts the Chinese corrector scores with: character n-grams, words, tags, confusion pairs, readings."""
+
+    ngrams: dict[str, int]
+    words: dict[str, int]
+    tags: dict[str, str]
+    confusion: dict[str, dict[str, int]]
+    readings: dict[str, tuple[str, ...]]
+    common: set[str] = field(default_factory=set)
+    protected: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_resources(cls, directory: Path = RESOURCES) -> ZhTables:
+        """Read the shipped TSV resources (see tools/resources/SOURCE.md)."""
+        ngrams = {g: int(c) for g, c in _rows(directory / "zh_ngrams.tsv.gz", 2)}
+        words: dict[str, int] = {}
+        tags: dict[str, str] = {}
+        for word, count, tag in _rows(directory / "zh_words.tsv.gz", 3):
+            words[word] = int(count)
+            if tag:
+                tags[word] = tag
+        confusion: dict[str, dict[str, int]] = {}
+        for wrong, right, count in _rows(directory / "zh_confusion.tsv", 3):
+            confusion.setdefault(wrong, {})[right] = int(count)
+        readings: dict[str, tuple[str, ...]] = {}
+        common: set[str] = set()
+        for ch, reading, flag in _rows(directory / "zh_chars.tsv", 3):
+            readings[ch] = tuple(reading.split(","))
+            if flag:
+                common.add(ch)
+        return cls(ngrams, words, tags, confusion, readings, common)
+
+    def add_text(self, texts: Iterable[str], weight: int = 1) -> None:
+        """Count the character n-grams of more text (catalog titles, query logs) into the model."""
+        for text in texts:
+            for run in CJK_RUN.findall(normalize_zh(text)):
+                padded = "^" + run + "$"
+                for n in (1, 2, 3):
+                    for i in range(len(padded) - n + 1):
+                        gram = padded[i:i + n]
+                        self.ngrams[gram] = self.ngrams.get(gram, 0) + weight
+
+    def add_words(self, words: Iterable[str], count: int = 200, protected: bool = False) -> list[str]:
+        """Add terms to the lexicon (and their text to the n-grams); returns the Chinese terms taken."""
+        taken = []
+        for word in words:
+            word = normalize_zh(word)
+            if not CJK_RUN.fullmatch(word) or len(word) > 12:
+                continue
+            self.words[word] = max(self.words.get(word, 0), count)
+            for ch in word:
+                if ch not in self.readings:
+                    self.readings[ch] = char_readings(ch)
+            if protected and len(word) >= 2:
+                self.protected.add(word)
+            taken.append(word)
+        self.add_text(taken, weight=2)
+        return taken
+
+
+def _rows(path: Path, width: int) -> Iterable[list[str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == width:
+                yield parts
+
+
+def normalize_zh(text: str) -> str:
+    """NFKC and lowercase, as the resources were built."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def toneless(reading: str) -> str:
+    """'zhōng' -> 'zhong', 'lǜ' -> 'lv'."""
+    base = unicodedata.normalize("NFD", reading.replace("ü", "v"))
+    return "".join(ch for ch in base if not unicodedata.combining(ch))
+
+
+def char_readings(ch: str) -> tuple[str, ...]:
+    """Toneless pinyin readings of one character, from pypinyin."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    raw = pinyin_dict.get(ord(ch), "")
+    return tuple(dict.fromkeys(toneless(r) for r in raw.split(",") if r))
+
+
+def fuzzy_variants(syllable: str) -> set[str]:
+    """Near-homophones of a toneless syllable: zh/z, ch/c, sh/s, n/l, in/ing, en/eng, an/ang (and ian, uan)."""
+    initial = next((i for i in INITIALS if syllable.startswith(i)), "")
+    final = syllable[len(initial):]
+    initials = {initial, FUZZY_INITIALS.get(initial, initial)}
+    finals = {final, FUZZY_FINALS.get(final, final)}
+    return {i + f for i in initials for f in finals} - {syllable}
+
+
+class ZhScorer:
+    """The character trigram model and the local word segmentation score."""
+
+    INDEX = ("unigram_total", "word_total", "by_reading", "confusion", "word_by_pinyin")
+
+    def __init__(self, tables: ZhTables, params: ZhParams, index: dict | None = None):
+        self.t = tables
+        self.p = params
+        if index:
+            self.__dict__.update({name: index[name] for name in self.INDEX})
+        else:
+            self.refresh()
+
+    def export_index(self) -> dict:
+        """The derived indexes, so that a saved corrector loads without recomputing them."""
+        return {name: getattr(self, name) for name in self.INDEX}
+
+    def refresh(self) -> None:
+        """Recompute totals and the pinyin indexes after the tables changed."""
+        ngrams = self.t.ngrams
+        self.unigram_total = sum(c for g, c in ngrams.items() if len(g) == 1 and g not in "^$") or 1
+        self.word_total = sum(self.t.words.values()) or 1
+        self.by_reading: dict[str, list[str]] = {}
+        common = [(c, ch) for ch, c in ngrams.items() if len(ch) == 1 and c >= self.p.min_char_count]
+        for _, ch in sorted(common, reverse=True):
+            for reading in self.t.readings.get(ch, ()):
+                self.by_reading.setdefault(reading, []).append(ch)
+        self.confusion: dict[str, dict[str, tuple[str, int]]] = {}
+        for wrong, rights in self.t.confusion.items():
+            for right, count in rights.items():
+                kind = "confusion" if self.reason(wrong, right) == "pinyin" else "shape"
+                if kind == "confusion" or count >= 2:
+                    self.confusion.setdefault(wrong, {})[right] = (kind, count)
+        self.word_by_pinyin: dict[str, list[str]] = {}
+        for word, tag in self.t.tags.items():
+            if len(word) in (2, 3) and tag:
+                for key in self._word_keys(word, options=1):
+                    self.word_by_pinyin.setdefault(key, []).append(word)
+
+    def reason(self, source: str, target: str) -> str:
+        """'pinyin' when the characters share a reading or a fuzzy-pinyin variant of one, else 'shape'."""
+        src = set(self.t.readings.get(source, ()))
+        tgt = set(self.t.readings.get(target, ()))
+        if src & tgt or {v for r in src for v in fuzzy_variants(r)} & tgt:
+            return "pinyin"
+        return "shape"
+
+    def _word_keys(self, word: str, options: int = 2) -> list[str]:
+        keys = [""]
+        for ch in word:
+            keys = [k + " " + r for k in keys for r in self.t.readings.get(ch, ())[:options]]
+        return [k.strip() for k in keys[:4]]
+
+    def cond_logp(self, a: str, b: str, c: str) -> float:
+        """log P(c | a b), interpolated trigram -> bigram -> add-half unigram."""
+        g = self.t.ngrams
+        p = (g.get(c, 0) + 0.5) / (self.unigram_total + 0.5 * 20000)
+        cb = g.get(b, 0)
+        if cb:
+            lam = cb / (cb + self.p.context_k)
+            p = lam * g.get(b + c, 0) / cb + (1 - lam) * p
+            if a:
+                cab = g.get(a + b, 0)
+                if cab:
+                    lam = cab / (cab + self.p.context_k)
+                    p = lam * g.get(a + b + c, 0) / cab + (1 - lam) * p
+        return math.log(p)
+
+    def lm_window(self, padded: str, j: int, width: int = 1) -> float:
+        """Sum of the log-probabilities of the trigram terms that involve padded[j:j + width]."""
+        total = 0.0
+        for k in range(j, min(j + width + 2, len(padded))):
+            a = padded[k - 2] if k >= 2 else ""
+            total += self.cond_logp(a, padded[k - 1], padded[k])
+        return total
+
+    def word_logp(self, word: str) -> float | None:
+        """log P(word) under the word unigram model, None for an unknown multi-character word."""
+        count = self.t.words.get(word)
+        if count:
+            return math.log(count / self.word_total)
+        if len(word) == 1:
+            chars = self.t.ngrams.get(word, 0) + 0.5
+            return math.log(chars / self.unigram_total) + math.log(0.05) - self.p.single_char_penalty
+        return None
+
+    def segment(self, text: str) -> float:
+        """Best word-unigram log-probability of a segmentation of the text."""
+        best = [0.0] + [-math.inf] * len(text)
+        for end in range(1, len(text) + 1):
+            for start in range(max(0, end - MAX_WORD), end):
+                lp = self.word_logp(text[start:end])
+                if lp is not None and best[start] + lp > best[end]:
+                    best[end] = best[start] + lp
+        return best[-1]
+
+
+class ChineseCorrector:
+    """Corrects runs of Chinese characters; everything else in a query is left to other correctors."""
+
+    def __init__(self, tables: ZhTables, params: ZhParams | None = None, index: dict | None = None):
+        self.tables = tables
+        self.params = params or ZhParams()
+        self.scorer = ZhScorer(tables, self.params, index)
+
+    def refresh(self) -> None:
+        """Rebuild indexes after terms or text were added."""
+        self.scorer.refresh()
+
+    def correct(self, text: str) -> tuple[list[FixTuple], float]:
+        """Edits for every Chinese run of the text and the best rejected score (for confidence)."""
+        fixes: list[FixTuple] = []
+        near_miss = -math.inf
+        for match in CJK_RUN.finditer(text):
+            run_fixes, miss = self.correct_run(match.group())
+            run_fixes += self._mixed_word_fix(text, match.start())
+            fixes.extend((pos + match.start(), src, tgt, why, m) for pos, src, tgt, why, m in run_fixes)
+            near_miss = max(near_miss, miss)
+        return fixes, near_miss
+
+    def correct_run(self, run: str) -> tuple[list[FixTuple], float]:
+        """The best non-overlapping edits of one run whose score clears the threshold."""
+        if len(run) < 2:
+            return [], -math.inf
+        threshold = self.threshold_for(run)
+        scored = sorted(((self.score(c), c) for c in self.features(run)), key=lambda sc: -sc[0])
+        fixes: list[FixTuple] = []
+        taken: set[int] = set()
+        for score, cand in scored:
+            if score < threshold:
+                break
+            span = set(range(cand.pos - 1, cand.pos + len(cand.target) + 1))
+            if not taken & span:
+                fixes.append((cand.pos, run[cand.pos:cand.pos + len(cand.target)], cand.target, cand.reason,
+                              score - threshold))
+                taken |= span
+        near_miss = next((s - threshold for s, _ in scored if s < threshold), -math.inf)
+        return sorted(fixes), near_miss
+
+    def threshold_for(self, run: str) -> float:
+        """Longer runs offer more places for a chance false alarm, so they need a higher score."""
+        return self.params.threshold + self.params.length_weight * max(0.0, math.log(len(run) / 8))
+
+    def score(self, cand: Candidate) -> float:
+        """Log-odds that the candidate is the intended text, before the threshold."""
+        p = self.params
+        prior = {"confusion": p.confusion_prior, "shape": p.shape_prior, "homophone": p.homophone_prior,
+                 "fuzzy": p.fuzzy_prior, "word": p.word_prior}[cand.kind]
+        if cand.count:
+            prior += p.confusion_per_log * math.log(cand.count)
+        return (p.lm_weight * cand.lm + p.seg_weight * cand.seg + prior
+                - p.attested_weight * math.log1p(cand.attested))
+
+    def _mixed_word_fix(self, text: str, start: int) -> list[FixTuple]:
+        """A Latin-letter word such as 't恤' or 'u盘' typed with the wrong character (`t桖`)."""
+        letters = re.search(r"(?<![a-z0-9])[a-z]{1,2}$", text[max(0, start - 3):start].lower())
+        if not letters or start >= len(text):
+            return []
+        prefix, ch = letters.group(), text[start]
+        words = self.tables.words
+        if words.get(prefix + ch, 0) >= self.params.mixed_word_count:
+            return []
+        options = set(self.scorer.confusion.get(ch, {}))
+        options.update(c for r in self.tables.readings.get(ch, ()) for c in self.scorer.by_reading.get(r, ()))
+        best = max(((words.get(prefix + c, 0), c) for c in options), default=(0, ""))
+        if best[0] < self.params.mixed_word_count:
+            return []
+        return [(0, ch, best[1], "pinyin", math.log(best[0] / self.params.mixed_word_count))]
+
+    def _protected_positions(self, run: str) -> set[int]:
+        """Positions inside protected terms, and characters outside the common simplified set."""
+        common, protected = self.tables.common, self.tables.protected
+        locked = {i for i, ch in enumerate(run) if ch not in common}
+        for start in range(len(run)):
+            for end in range(start + 2, min(len(run), start + 12) + 1):
+                if run[start:end] in protected:
+                    locked.update(range(start, end))
+        return locked
+
+    def features(self, run: str) -> list[Candidate]:
+        """Every candidate edit of a run with its score components."""
+        locked = self._protected_positions(run)
+        padded = "^" + run + "$"
+        out: list[Candidate] = []
+        g, sure = self.tables.ngrams, self.params.attested_skip
+        for i, ch in enumerate(run):
+            if i not in locked and min(g.get(padded[i:i + 2], 0), g.get(padded[i + 1:i + 3], 0)) < sure:
+                out.extend(self._char_candidates(run, padded, i, self._char_options(padded, i + 1, ch)))
+        out.extend(self._word_candidates(run, locked))
+        return out
+
+    def _char_options(self, padded: str, j: int, ch: str) -> dict[str, tuple[str, int]]:
+        """Replacements for padded[j]: kind ('confusion', 'shape', 'homophone', 'fuzzy') and observed count."""
+        g, w = self.tables.ngrams, self.tables.words
+        prev, nxt = padded[j - 1], padded[j + 1]
+        options: dict[str, tuple[str, int]] = dict(self.scorer.confusion.get(ch, {}))
+        readings = self.tables.readings.get(ch, ())
+        fuzzy = {v for r in readings for v in fuzzy_variants(r)} - set(readings)
+        cap = self.params.max_homophones
+        for group, kind in ((readings, "homophone"), (fuzzy, "fuzzy")):
+            for reading in group:
+                for cand in self.scorer.by_reading.get(reading, ())[:cap]:
+                    if cand != ch and cand not in options and (g.get(prev + cand) or g.get(cand + nxt)
+                                                               or prev + cand in w or cand + nxt in w):
+                        options[cand] = (kind, 0)
+        options.pop(ch, None)
+        return options
+
+    def _attested(self, padded: str, j: int, width: int) -> int:
+        """The weakest count among the bigrams the original span forms with its neighbours."""
+        g = self.tables.ngrams
+        return min(g.get(padded[k:k + 2], 0) for k in range(j - 1, j + width))
+
+    def _char_candidates(self, run: str, padded: str, i: int, options: dict[str, tuple[str, int]]):
+        if not options:
+            return []
+        p = self.params
+        base = self.scorer.lm_window(padded, i + 1)
+        ranked = []
+        for cand, (kind, count) in options.items():
+            lm = self.scorer.lm_window(padded[:i + 1] + cand + padded[i + 2:], i + 1) - base
+            ranked.append((lm + (p.confusion_prior if count else p.homophone_prior), lm, cand, kind, count))
+        ranked.sort(reverse=True)
+        lo, hi = max(0, i - MAX_WORD + 1), min(len(run), i + MAX_WORD)
+        seg_base = self.scorer.segment(run[lo:hi])
+        attested = self._attested(padded, i + 1, 1)
+        out = []
+        for _, lm, cand, kind, count in ranked[:p.per_position]:
+            seg = self.scorer.segment(run[lo:i] + cand + run[i + 1:hi]) - seg_base
+            reason = "shape" if kind == "shape" else "pinyin"
+            out.append(Candidate(i, cand, reason, kind, count, lm, seg, attested))
+        return out
+
+    def _word_candidates(self, run: str, locked: set[int]) -> list[Candidate]:
+        """Whole words typed with the right pinyin but the wrong characters (two or three changed)."""
+        out = []
+        padded = "^" + run + "$"
+        for size in (2, 3):
+            for i in range(len(run) - size + 1):
+                span = run[i:i + size]
+                if locked.intersection(range(i, i + size)):
+                    continue
+                for key in self.scorer._word_keys(span):
+                    for word in self.scorer.word_by_pinyin.get(key, ()):
+                        if sum(a != b for a, b in zip(word, span, strict=True)) >= 2:
+                            lm, seg = self._word_gain(run, i, word)
+                            out.append(Candidate(i, word, "pinyin", "word", 0, lm, seg,
+                                                 self._attested(padded, i + 1, size)))
+        return out
+
+    def _word_gain(self, run: str, i: int, word: str) -> tuple[float, float]:
+        changed = run[:i] + word + run[i + len(word):]
+        size = len(word)
+        lm = self.scorer.lm_window("^" + changed + "$", i + 1, size) - self.scorer.lm_window("^" + run + "$", i + 1, size)
+        lo, hi = max(0, i - MAX_WORD + 1), min(len(run), i + len(word) + MAX_WORD - 1)
+        return lm, self.scorer.segment(changed[lo:hi]) - self.scorer.segment(run[lo:hi])

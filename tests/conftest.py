@@ -122,3 +122,15 @@ class ScriptedChatModel:
 @pytest.fixture
 def scripted_model() -> ScriptedChatModel:
     return ScriptedChatModel()
+
+
+@pytest.fixture(scope="session")
+def embedded_chat_model_05b(tmp_path_factory):
+    """The real bundled Qwen2.5-Coder-0.5B on llama.cpp, assembled once per session into a temp data dir."""
+    from assistant.llm import build_chat_model
+    from assistant.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("llm-data"), llm_context=2048)
+    model = build_chat_model(settings, progress=False)
+    model.ensure_ready()
+    return model

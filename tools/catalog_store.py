@@ -70,6 +70,11 @@ def _define_ef_class() -> Any:
         def get_config(self) -> dict[str, Any]:
             return {"backend": self.embedder.name}
 
+        def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+            if new_config.get("backend", old_config.get("backend")) != old_config.get("backend"):
+                raise ValueError("the embedding backend of an existing collection cannot be changed; "
+                                 "ingest into a new SHOPQUERY_COLLECTION or data dir instead")
+
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> ShopqueryEmbeddingFunction:
             from assistant.embeddings import get_embedder

@@ -1,0 +1,440 @@
+"""Chat models behind one interface: LangChain's BaseChatModel plus `generate_json` (schema-constrained output,
+validated, retried). Two backends: llama.cpp in-process (embedded, default) and any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from assistant.errors import InputError, ModelOutputError, ModelUnavailable
+from assistant.settings import Settings
+
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_MAX_TOKENS = 512
+JSON_RETRIES = 2
+RETRY_TEMPERATURE = 0.7
+SCHEMA_NAME = "output"
+
+# Parameters the embedded backend passes on to llama.cpp; anything else a caller binds is ignored.
+_LLAMA_PARAMS = frozenset("temperature max_tokens top_p top_k min_p repeat_penalty presence_penalty frequency_penalty "
+                          "seed stop response_format logit_bias tools tool_choice logprobs top_logprobs".split())
+_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+
+
+class JsonChatModel(BaseChatModel):
+    """A chat model that can also answer with JSON matching a schema (see `generate_json`)."""
+
+    def generate_json(
+        self, messages: LanguageModelInput, schema: dict[str, Any] | type[BaseModel], *,
+        retries: int = JSON_RETRIES, max_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """JSON object matching `schema`, constrained at decode time, validated, retried up to `retries` times."""
+        return generate_json(self, messages, schema, retries=retries, max_tokens=max_tokens)
+
+    def ensure_ready(self) -> None:
+        """Load or reach the model now; raises ModelUnavailable with a clear message if that fails."""
+
+
+def json_schema_of(schema: dict[str, Any] | type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema for a dict schema or a pydantic model class."""
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    if isinstance(schema, dict):
+        return schema
+    raise TypeError(f"schema must be a dict or a pydantic model class, not {type(schema).__name__}")
+
+
+def json_response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI `response_format` that constrains output to `schema` (both backends accept it)."""
+    return {"type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": schema}}
+
+
+def generate_json(
+    chat_model: BaseChatModel, messages: LanguageModelInput, schema: dict[str, Any] | type[BaseModel], *,
+    retries: int = JSON_RETRIES, max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Ask any chat model for JSON matching `schema`; validate; retry; ModelOutputError with every attempt."""
+    json_schema = json_schema_of(schema)
+    params: dict[str, Any] = {"response_format": json_response_format(json_schema)}
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    attempts: list[str] = []
+    problems: list[str] = []
+    for attempt in range(retries + 1):
+        retry = {"temperature": RETRY_TEMPERATURE, "seed": attempt} if attempt else {}
+        text = message_text(chat_model.invoke(messages, **params, **retry))
+        attempts.append(text)
+        try:
+            return validate_json(text, schema)
+        except (ValueError, ValidationError) as exc:
+            problems.append(_one_line(exc))
+    raise ModelOutputError(
+        f"the model gave no valid JSON for schema {json_schema.get('title', SCHEMA_NAME)!r} in "
+        f"{len(attempts)} attempts; last problem: {problems[-1]}", attempts,
+    )
+
+
+def validate_json(text: str, schema: dict[str, Any] | type[BaseModel]) -> dict[str, Any]:
+    """Parse `text` as a JSON object and check it against `schema`; raises ValueError or ValidationError."""
+    try:
+        value = json.loads(_strip_fence(text))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_validate(value).model_dump(mode="json")
+    check_schema(value, schema)
+    return value
+
+
+def _strip_fence(text: str) -> str:
+    text = text.strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text[3:-3].strip()
+        return text[4:] if text.startswith("json") else text
+    return text
+
+
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
+    """Check the common JSON-schema keywords (type, enum, required, properties, items, anyOf); ValueError if not."""
+    if "anyOf" in schema:
+        if not any(_passes(value, sub, where) for sub in schema["anyOf"]):
+            raise ValueError(f"{where}: matches none of the allowed shapes")
+        return
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    if kinds and not any(_JSON_TYPES.get(k, lambda _: True)(value) for k in kinds):
+        raise ValueError(f"{where}: expected {'/'.join(kinds)}, got {json.dumps(value, ensure_ascii=False)[:60]}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ValueError(f"{where}: {value!r} is not one of {schema['enum']}")
+    if isinstance(value, dict):
+        missing = [k for k in schema.get("required", []) if k not in value]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                check_schema(value[key], sub, f"{where}.{key}")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            check_schema(item, schema["items"], f"{where}[{i}]")
+
+
+def _passes(value: Any, schema: dict[str, Any], where: str) -> bool:
+    try:
+        check_schema(value, schema, where)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def message_text(message: BaseMessage) -> str:
+    """The plain text of a message (text blocks joined)."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content)
+
+
+def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """LangChain messages as OpenAI-style dicts for the GGUF chat template (tool calls keep dict arguments)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": _ROLES.get(m.type, "user"), "content": message_text(m)}
+        if isinstance(m, AIMessage) and m.tool_calls:
+            item["tool_calls"] = [
+                {"id": c.get("id") or f"call_{i}", "type": "function",
+                 "function": {"name": c["name"], "arguments": c["args"]}}
+                for i, c in enumerate(m.tool_calls)
+            ]
+        if isinstance(m, ToolMessage):
+            item["tool_call_id"] = m.tool_call_id
+        out.append(item)
+    return out
+
+
+def llama_response_format(response_format: Any) -> dict[str, Any] | None:
+    """An OpenAI `response_format` (json_schema, json_object, text or a pydantic class) in llama.cpp's form."""
+    if response_format is None:
+        return None
+    if isinstance(response_format, type) and issubclass(response_format, BaseModel):
+        return {"type": "json_object", "schema": response_format.model_json_schema()}
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+    if kind == "json_object":
+        return response_format
+    if kind == "text":
+        return None
+    raise InputError(f"unsupported response_format type {kind!r}")
+
+
+def _tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = []
+    for c in message.get("tool_calls") or []:
+        try:
+            args = json.loads(c["function"]["arguments"] or "{}")
+        except json.JSONDecodeError:
+            args = {}
+        calls.append({"name": c["function"]["name"], "args": args, "id": c.get("id"), "type": "tool_call"})
+    return calls
+
+
+def _usage(usage: dict[str, Any] | None) -> dict[str, int] | None:
+    if not usage:
+        return None
+    return {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0)}
+
+
+def load_llama(model_path: Path, n_ctx: int, n_threads: int) -> Any:
+    """A llama.cpp model loaded from `model_path`; ModelUnavailable if the runtime or the file fails."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelUnavailable(f"llama-cpp-python is not installed ({exc}); run scripts/setup.sh") from None
+    if not model_path.is_file():
+        raise ModelUnavailable(f"model file not found: {model_path}")
+    try:
+        return Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                     verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(f"llama.cpp could not load {model_path}: {_one_line(exc)}") from None
+
+
+class EmbeddedChatModel(JsonChatModel):
+    """llama.cpp in-process: the GGUF's own chat template, token streaming, grammar-constrained JSON and named
+    tool calls. Loaded once on first use; calls are serialized because a llama.cpp context is not thread-safe."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: Path
+    model_label: str = ""
+    n_ctx: int = 4096
+    n_threads: int = 2
+    temperature: float = DEFAULT_TEMPERATURE
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    top_p: float = 0.9
+    repeat_penalty: float = 1.05
+    stop: list[str] | None = None
+    seed: int | None = None
+
+    _llama: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "shopquery-llama-cpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": str(self.model_path), "n_ctx": self.n_ctx, "temperature": self.temperature}
+
+    def ensure_ready(self) -> None:
+        """Load the model now (otherwise it loads on the first call)."""
+        self.load()
+
+    def load(self) -> Any:
+        """The loaded llama.cpp model (loads it once)."""
+        with self._lock:
+            return self._loaded()
+
+    def _loaded(self) -> Any:
+        if self._llama is None:
+            self._llama = load_llama(self.model_path, self.n_ctx, self.n_threads)
+        return self._llama
+
+    def chat_completion(self, messages: list[dict[str, Any]], *, stream: bool = False,
+                        **params: Any) -> dict[str, Any] | Iterator[dict[str, Any]]:
+        """An OpenAI-format chat completion (or an iterator of chunks) from the model, under the model lock."""
+        params = {k: v for k, v in params.items() if k in _LLAMA_PARAMS}
+        params["response_format"] = llama_response_format(params.get("response_format"))
+        if stream:
+            return self._locked_stream(messages, params)
+        with self._lock, _request_errors():
+            return self._loaded().create_chat_completion(messages=messages, **params)
+
+    def _locked_stream(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        with self._lock, _request_errors():
+            yield from self._loaded().create_chat_completion(messages=messages, stream=True, **params)
+
+    def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens,
+                                  "top_p": self.top_p, "repeat_penalty": self.repeat_penalty, "seed": self.seed}
+        params.update(kwargs)
+        stops = [*(self.stop or []), *(stop or []), *(params.pop("stop", None) or [])]
+        if stops:
+            params["stop"] = stops
+        return params
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        result = self.chat_completion(to_chat_dicts(messages), **self._params(stop, kwargs))
+        choice = result["choices"][0]
+        finish = choice.get("finish_reason")
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            tool_calls=_tool_calls(choice["message"]),
+            usage_metadata=_usage(result.get("usage")),
+            response_metadata={"finish_reason": finish, "model_name": self.model_label or self.model_path.name},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": finish})])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        chunks = self.chat_completion(to_chat_dicts(messages), stream=True, **self._params(stop, kwargs))
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            text = choice.get("delta", {}).get("content") or ""
+            finish = choice.get("finish_reason")
+            if not text and not finish:
+                continue
+            meta = {"finish_reason": finish} if finish else {}
+            gen = ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
+            if run_manager:
+                run_manager.on_llm_new_token(text, chunk=gen)
+            yield gen
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; a named tool (or "required"/"any" with one tool) is called with grammar-constrained args."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        choice = _named_tool_choice(tool_choice, formatted)
+        return self.bind(tools=formatted, **({"tool_choice": choice} if choice else {}), **kwargs)
+
+
+def _named_tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if choice is None or choice in ("auto", "none") or isinstance(choice, dict):
+        return choice if isinstance(choice, dict) else None
+    names = [t["function"]["name"] for t in tools]
+    if choice in ("required", "any"):
+        if len(names) != 1:
+            raise InputError("the embedded model can force a tool call only by name (or with exactly one tool)")
+        choice = names[0]
+    if choice not in names:
+        raise InputError(f"tool_choice {choice!r} is not among the bound tools: {', '.join(names)}")
+    return {"type": "function", "function": {"name": choice}}
+
+
+@contextlib.contextmanager
+def _request_errors() -> Iterator[None]:
+    try:
+        yield
+    except ValueError as exc:
+        if "context window" in str(exc):
+            raise InputError(f"the conversation is too long for the model: {_one_line(exc)}") from None
+        raise
+
+
+class OpenAICompatChatModel(JsonChatModel):
+    """Any OpenAI-compatible server (vLLM first) through langchain-openai's ChatOpenAI, with server failures
+    turned into ModelUnavailable / ModelOutputError."""
+
+    client: Any = Field(exclude=True)
+    base_url: str
+    model_name: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "shopquery-openai-compatible"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "model_name": self.model_name}
+
+    def ensure_ready(self) -> None:
+        """Check that the server answers and serves the configured model."""
+        with self._server_errors():
+            served = [m.id for m in self.client.root_client.models.list()]
+        if served and self.model_name not in served:
+            raise ModelUnavailable(f"the server at {self.base_url} does not serve model {self.model_name!r} "
+                                   f"(it serves: {', '.join(served)})")
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        with self._server_errors():
+            return self.client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        with self._server_errors():
+            yield from self.client._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools exactly as ChatOpenAI formats them (tool_choice: a name, "auto", "required"/"any")."""
+        return self.bind(**self.client.bind_tools(tools, **kwargs).kwargs)
+
+    @contextlib.contextmanager
+    def _server_errors(self) -> Iterator[None]:
+        import openai
+
+        where = f"the model server at {self.base_url}"
+        try:
+            yield
+        except (openai.APIConnectionError, openai.AuthenticationError, openai.PermissionDeniedError,
+                openai.NotFoundError, openai.InternalServerError) as exc:
+            raise ModelUnavailable(f"{where} is unavailable for model {self.model_name!r}: "
+                                   f"{_one_line(exc)}") from None
+        except openai.APIStatusError as exc:
+            raise ModelOutputError(f"{where} rejected the request: {_one_line(exc)}") from None
+
+
+def build_chat_model(settings: Settings, *, verify: bool = False, progress: bool = True) -> JsonChatModel:
+    """The chat model the settings ask for (embedded: assembles/verifies the GGUF; the model loads lazily)."""
+    if settings.llm_backend == "openai":
+        return _openai_model(settings)
+    from assistant.model_files import ensure_model_file
+
+    path = ensure_model_file(settings, verify=verify, progress=progress)
+    label = path.name if settings.llm_gguf_path else settings.llm_model
+    return EmbeddedChatModel(model_path=path, model_label=label, n_ctx=settings.llm_context,
+                             n_threads=settings.llm_threads)
+
+
+def _openai_model(settings: Settings) -> OpenAICompatChatModel:
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:
+        raise ModelUnavailable(f"langchain-openai is not installed ({exc})") from None
+    client = ChatOpenAI(
+        base_url=settings.llm_base_url, model=settings.llm_model_name, api_key=settings.llm_api_key,
+        timeout=settings.llm_timeout_s, max_retries=1, temperature=DEFAULT_TEMPERATURE,
+        max_tokens=DEFAULT_MAX_TOKENS, use_responses_api=False,
+    )
+    return OpenAICompatChatModel(client=client, base_url=str(settings.llm_base_url),
+                                 model_name=str(settings.llm_model_name))
+
+
+def describe_model(settings: Settings) -> str:
+    """One status line naming the backend and model (no I/O)."""
+    if settings.llm_backend == "openai":
+        return f"OpenAI-compatible server {settings.llm_base_url}, model {settings.llm_model_name}"
+    where = f"{settings.llm_gguf_path}" if settings.llm_gguf_path else f"{settings.llm_model} Q4_K_M (bundled)"
+    return f"embedded llama.cpp, {where}, {settings.llm_threads} threads, context {settings.llm_context}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from assistant.types import QueryAnalysis, SearchFilters, SearchHit, StageTiming
@@ -49,25 +50,26 @@ class Stopwatch:
             return fn()
 
 
-def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int,
-                           mode: Mode) -> tuple[list[SearchHit], SearchFilters, list[str]]:
+def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int, mode: Mode,
+                           boost: list[str] | None = None) -> tuple[list[SearchHit], SearchFilters, list[str]]:
     """Search under the filters; if nothing matches, drop one kind of filter (in RELAX_ORDER), then more, until
     something matches, and say which were dropped."""
-    hits = search_catalog(store, text, filters, k=k, mode=mode)
+    run = partial(search_catalog, store, text, k=k, mode=mode, boost_categories=boost)
+    hits = run(filters)
     if hits:
         return hits, filters, []
     present = [(name, reset) for name, reset in RELAX_ORDER
                if any(getattr(filters, key) not in (None, []) for key in reset)]
     for name, reset in present[:-1] if len(present) > 1 else []:
         single = filters.model_copy(update=reset)
-        hits = search_catalog(store, text, single, k=k, mode=mode)
+        hits = run(single)
         if hits:
             return hits, single, [name]
     relaxed: list[str] = []
     for name, reset in present:
         filters = filters.model_copy(update=reset)
         relaxed.append(name)
-        hits = search_catalog(store, text, filters, k=k, mode=mode)
+        hits = run(filters)
         if hits:
             break
     return hits, filters, relaxed
@@ -83,11 +85,17 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     searched = fixed.corrected if fixed is not None and fixed.changed else query
     normalized = watch.run("normalize", lambda: normalize(searched))
     parsed = watch.run("attributes", lambda: parser.parse(normalized)) if parser is not None else None
+    boost: list[str] = []
     if filters is None and parsed is not None:
-        filters = parsed.to_filters().model_copy(update={"currency": parsed.currency})
+        parsed_filters = parsed.to_filters()
+        # the category the parser read ranks its products first but excludes nothing: catalogs file the same
+        # thing under many names (防晒霜/防晒乳), and a wrong head noun ("printer paper" -> Printer) must not empty
+        # the results; stated constraints (price, colour, brand, negations) are hard filters
+        boost = parsed_filters.categories
+        filters = parsed_filters.model_copy(update={"currency": parsed.currency, "categories": []})
     filters = filters or SearchFilters()
     text = (parsed.rest.strip() if parsed is not None else "") or normalized
-    hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode))
+    hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode, boost))
     analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
                              corrected_query=searched if searched != query else None,
                              correction=fixed.model_dump() if fixed is not None else None,

@@ -41,8 +41,7 @@ def filter_mask(index: LexicalIndex, filters: SearchFilters) -> np.ndarray | Non
     if filters.exclude_colors:
         mask &= ~np.isin(index.color, [canonical_color(c) for c in filters.exclude_colors])
     if filters.categories:
-        mask &= np.isin(index.category, _matching_categories(index, filters.categories)) | _titles_naming(
-            index, filters.categories)
+        mask &= category_mask(index, filters.categories)
     return mask
 
 
@@ -117,9 +116,15 @@ def fuse(rankings: list[list[int]], weights: list[float] | None = None, k: int =
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+def category_mask(index: LexicalIndex, categories: list[str]) -> np.ndarray:
+    """Products filed under one of the categories or whose title names one."""
+    return np.isin(index.category, _matching_categories(index, categories)) | _titles_naming(index, categories)
+
+
 def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | None = None, k: int = 10,
-                   mode: Mode = "hybrid") -> list[SearchHit]:
-    """Search the catalog for a query under optional filters; returns the top `k` hits, best first."""
+                   mode: Mode = "hybrid", boost_categories: list[str] | None = None) -> list[SearchHit]:
+    """Search the catalog for a query under optional filters; products of `boost_categories` rank higher
+    (a third list in the fusion) without excluding the rest. Returns the top `k` hits, best first."""
     filters = filters or SearchFilters()
     index = store.index
     mask = filter_mask(index, filters)
@@ -128,7 +133,11 @@ def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | Non
     dense = dense_rows(store, query, mask, depth) if mode in ("hybrid", "dense") else []
     lex_rank = {row: r for r, row in enumerate(lexical, start=1)}
     dense_rank = {row: r for r, row in enumerate(dense, start=1)}
-    fused = fuse([lexical, dense])[:k]
+    rankings = [lexical, dense]
+    if boost_categories and index.products:
+        wanted = category_mask(index, boost_categories)
+        rankings.append([row for row, _ in fuse(rankings) if wanted[row]])
+    fused = fuse(rankings)[:k]
     return [
         SearchHit(product=index.products[row], score=round(score, 6), bm25_rank=lex_rank.get(row),
                   dense_rank=dense_rank.get(row))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from assistant.types import QueryAnalysis, SearchFilters, SearchHit, StageTiming
 from assistant.validation import clean_query
-from tools.catalog_search import Mode, search_catalog
+from tools.catalog_search import Mode, category_mask, search_catalog
 from tools.catalog_store import CatalogStore
 from tools.text import normalize
 
@@ -52,27 +52,36 @@ class Stopwatch:
 
 def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int, mode: Mode,
                            boost: list[str] | None = None) -> tuple[list[SearchHit], SearchFilters, list[str]]:
-    """Search under the filters; if nothing matches, drop one kind of filter (in RELAX_ORDER), then more, until
-    something matches, and say which were dropped."""
+    """Search under the filters; if nothing matches (or nothing of the category the shopper named, when the
+    catalog has that category), drop one kind of filter (in RELAX_ORDER), then more, and say which were dropped."""
     run = partial(search_catalog, store, text, k=k, mode=mode, boost_categories=boost)
+    wanted = category_mask(store.index, boost) if boost else None
+    if wanted is not None and not wanted.any():
+        wanted = None
+
+    def good(hits: list[SearchHit]) -> bool:
+        row_of = store.index.row_of
+        return bool(hits) and (wanted is None or any(wanted[row_of[h.product.id]] for h in hits))
+
     hits = run(filters)
-    if hits:
+    if good(hits):
         return hits, filters, []
     present = [(name, reset) for name, reset in RELAX_ORDER
                if any(getattr(filters, key) not in (None, []) for key in reset)]
     for name, reset in present[:-1] if len(present) > 1 else []:
         single = filters.model_copy(update=reset)
-        hits = run(single)
-        if hits:
-            return hits, single, [name]
+        found = run(single)
+        if good(found):
+            return found, single, [name]
     relaxed: list[str] = []
+    current = filters
     for name, reset in present:
-        filters = filters.model_copy(update=reset)
+        current = current.model_copy(update=reset)
         relaxed.append(name)
-        hits = run(filters)
-        if hits:
-            break
-    return hits, filters, relaxed
+        found = run(current)
+        if good(found):
+            return found, current, relaxed
+    return hits, filters, []
 
 
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,

@@ -110,3 +110,9 @@ def test_parsed_category_ranks_first_but_excludes_nothing(store, parser):
     result = analyze(store, parser, "连衣裙")
     assert result.attributes["category"] == "连衣裙" and result.filters.categories == []
     assert result.products[0].product.id == "5" and len(result.products) > 1
+
+
+def test_filters_relax_when_nothing_of_the_named_category_matches(store, parser):
+    # no red T-shirt: red products exist (a dress), but the shopper named T恤, so the colour is relaxed
+    result = analyze(store, parser, "红色T恤")
+    assert result.relaxed == ["color"] and result.products[0].product.id == "4"

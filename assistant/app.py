@@ -71,6 +71,13 @@ class Assistant:
 
         return build_default_corrector(self.store.index.products, self.settings.data_dir)
 
+    @cached_property
+    def intent_classifier(self) -> Any:
+        """The intent classifier (set-up trains it; otherwise it is fine-tuned on first use, ~8 min, with progress)."""
+        from tools.intent import default_checkpoint_dir, load_or_train
+
+        return load_or_train(default_checkpoint_dir(self.settings), progress=True)
+
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
         result = ingest_file(self.store, Path(path), progress=progress)
@@ -93,6 +100,8 @@ class Assistant:
             _ = self.attribute_parser
         if self.settings.correct_spelling:
             _ = self.corrector
+        if self.settings.classify_intent:
+            _ = self.intent_classifier
         return time.perf_counter() - start
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
@@ -100,5 +109,6 @@ class Assistant:
         """The fast path: understand and search one query without the LLM."""
         parser = self.attribute_parser if self.settings.parse_attributes else None
         corrector = self.corrector if self.settings.correct_spelling else None
+        intent = self.intent_classifier if self.settings.classify_intent else None
         return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                             mode=mode, parser=parser, corrector=corrector)
+                             mode=mode, parser=parser, corrector=corrector, intent=intent)

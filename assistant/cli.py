@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--query-log", type=Path, action="append", default=[], metavar="FILE",
                    help="id<TAB>query lines, one query per line, or JSONL with \"query\"; repeatable")
 
+    p = sub.add_parser("train-intent", help="fine-tune the intent classifier on the bundled zh+en data")
+    p.add_argument("--data-dir", type=Path, default=None, help="folder with intent_train.jsonl and intent_dev.jsonl")
+    p.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: DATA_DIR/intent)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--max-minutes", type=float, default=9.0)
+    p.add_argument("--limit", type=int, default=None, help="train on at most N examples")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset")
     p.add_argument("suite")
     p.add_argument("--data", type=Path, required=True)
@@ -138,8 +146,21 @@ def cmd_rebuild_spelling(settings, args) -> int:
     return 0
 
 
+def cmd_train_intent(settings, args) -> int:
+    """shopquery train-intent [--epochs N] [--max-minutes M] [--limit N] [--out DIR]"""
+    from tools.intent import DEFAULT_DATA_DIR, train_intent
+
+    out = args.out or settings.data_dir / "intent"
+    metrics = train_intent(args.data_dir or DEFAULT_DATA_DIR, out, epochs=args.epochs,
+                           max_minutes=args.max_minutes, progress=not args.quiet, limit=args.limit)
+    print(json.dumps(metrics, indent=2))
+    print(f"saved the intent classifier to {out}")
+    return 0
+
+
 COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
-            "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling}
+            "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling,
+            "train-intent": cmd_train_intent}
 
 if __name__ == "__main__":
     sys.exit(main())

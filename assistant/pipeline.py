@@ -16,6 +16,7 @@ from tools.text import normalize
 
 if TYPE_CHECKING:
     from tools.attributes import AttributeParser
+    from tools.intent import IntentClassifier
     from tools.spelling import Corrector
 
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilter
         return hits, filters, []
     present = [(name, reset) for name, reset in RELAX_ORDER
                if any(getattr(filters, key) not in (None, []) for key in reset)]
-    for name, reset in present[:-1] if len(present) > 1 else []:
+    for name, reset in present if len(present) > 1 else []:
         single = filters.model_copy(update=reset)
         found = run(single)
         if good(found):
@@ -86,10 +87,13 @@ def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilter
 
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,
                   filters: SearchFilters | None = None, mode: Mode = "hybrid",
-                  parser: AttributeParser | None = None, corrector: Corrector | None = None) -> QueryAnalysis:
-    """Validate, correct, normalise, parse attributes and search one query; raises InputError for unusable input."""
+                  parser: AttributeParser | None = None, corrector: Corrector | None = None,
+                  intent: IntentClassifier | None = None) -> QueryAnalysis:
+    """Validate, correct, classify, normalise, parse attributes and search one query; raises InputError for
+    unusable input."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
+    predicted = watch.run("intent", lambda: intent.predict(query)) if intent is not None else None
     fixed = watch.run("spelling", lambda: corrector.correct(query)) if corrector is not None else None
     searched = fixed.corrected if fixed is not None and fixed.changed else query
     normalized = watch.run("normalize", lambda: normalize(searched))
@@ -108,6 +112,7 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
                              corrected_query=searched if searched != query else None,
                              correction=fixed.model_dump() if fixed is not None else None,
+                             intent=predicted.model_dump() if predicted is not None else None,
                              timings=watch.timings, relaxed=relaxed,
                              attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None)
     if searched != query:

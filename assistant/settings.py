@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # fast path
     parse_attributes: bool = Field(default=True, description="turn parsed attributes into search filters")
     correct_spelling: bool = Field(default=True, description="search with the spell-corrected query")
+    classify_intent: bool = Field(default=True, description="predict the query's intent in the fast path")
+    intent_dir: Path | None = Field(default=None, description="intent checkpoint (default: trained by set-up)")
 
     # limits
     max_query_chars: int = Field(default=512, ge=16, le=100_000)

@@ -84,6 +84,7 @@ class QueryAnalysis(BaseModel):
     normalized_query: str
     corrected_query: str | None = Field(default=None, description="the query searched, when spelling changed it")
     correction: dict[str, Any] | None = Field(default=None, description="the spell corrector's edits and confidence")
+    intent: dict[str, Any] | None = Field(default=None, description="predicted intent, probability, top3")
     filters: SearchFilters = Field(default_factory=SearchFilters)
     attributes: dict[str, Any] | None = Field(default=None, description="slots parsed from the query")
     relaxed: list[str] = Field(default_factory=list, description="filters dropped because nothing matched")

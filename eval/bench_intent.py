@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "eval" / "data")
     parser.add_argument("--data", type=Path, default=None, help="default: DATA_DIR/intent_test.jsonl")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=["int8", "bf16", "fp32"], default="int8")
     args = parser.parse_args(argv)
     import torch
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline.threshold = choose_threshold(baseline.probabilities([e.text for e in dev]),
                                           [e.label for e in dev], list(LABELS))
     print(f"baseline trained in {time.perf_counter() - started:.1f} s, threshold {baseline.threshold:.2f}")
-    tuned = IntentClassifier.load(args.checkpoint)
+    tuned = IntentClassifier.load(args.checkpoint, args.precision)
     print(f"fine-tuned threshold {tuned.threshold:.2f}; {len(cases)} cases from {args.data or 'intent_test.jsonl'}")
     results = {"baseline": evaluate(baseline, cases), "tuned": evaluate(tuned, cases)}
     print(table(results["baseline"], results["tuned"]))

@@ -11,7 +11,7 @@ from tools.catalog_store import CatalogStore
 
 @pytest.fixture
 def assistant(tmp_path, hash_embedder, small_catalog, scripted_model):
-    app = Assistant(Settings(data_dir=tmp_path, correct_spelling=False))
+    app = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, classify_intent=False))
     app.__dict__["embedder"] = hash_embedder
     app.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
     app.__dict__["chat_model"] = scripted_model

@@ -55,6 +55,9 @@ def test_analyze_json_filters_and_corrects(env):
     for hit in result["products"]:
         assert hit["product"]["price"] <= 100 and hit["product"]["color"] == "black"
     assert [t["stage"] for t in result["timings"]][-1] == "search"
+    assert result["intent"]["label"] == "product_search"
+    refund = json.loads(run(env, "analyze", "我要退货退款", "--json").stdout)
+    assert refund["intent"]["label"] == "return_refund"
     fixed = json.loads(run(env, "analyze", "tonner cartridge", "--json").stdout)
     assert fixed["corrected_query"] == "toner cartridge"
 

@@ -154,10 +154,21 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
         IntentClassifier.load(tmp_path / "nothing")
 
 
-def test_default_checkpoint_dir(tmp_path):
+def test_default_checkpoint_dir(tmp_path, monkeypatch):
+    import tools.intent as intent_module
     from assistant.settings import Settings
 
-    assert default_checkpoint_dir(Settings(data_dir=tmp_path)) == tmp_path / "intent"
+    setup_dir = tmp_path / "setup-checkpoint"
+    monkeypatch.setattr(intent_module, "SETUP_CHECKPOINT", setup_dir)
+    data = tmp_path / "data"
+    assert default_checkpoint_dir(Settings(data_dir=data)) == data / "intent"
+    setup_dir.mkdir()
+    (setup_dir / intent_module.CONFIG_FILE).write_text("{}")
+    assert default_checkpoint_dir(Settings(data_dir=data)) == setup_dir
+    (data / "intent").mkdir(parents=True)
+    (data / "intent" / intent_module.CONFIG_FILE).write_text("{}")
+    assert default_checkpoint_dir(Settings(data_dir=data)) == data / "intent"
+    assert default_checkpoint_dir(Settings(data_dir=data, intent_dir=tmp_path / "x")) == tmp_path / "x"
 
 
 class _FixedClassifier(IntentClassifier):

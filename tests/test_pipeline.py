@@ -116,3 +116,19 @@ def test_filters_relax_when_nothing_of_the_named_category_matches(store, parser)
     # no red T-shirt: red products exist (a dress), but the shopper named T恤, so the colour is relaxed
     result = analyze(store, parser, "红色T恤")
     assert result.relaxed == ["color"] and result.products[0].product.id == "4"
+
+
+class FixedIntent:
+    """An intent classifier that always answers the same."""
+
+    def predict(self, text):
+        from tools.intent import IntentPrediction
+
+        return IntentPrediction(label="order_status", probability=0.9, top3=[("order_status", 0.9)],
+                                low_confidence=False)
+
+
+def test_intent_is_reported_with_its_timing(store, parser):
+    result = analyze_query(store, "我的订单到哪了", max_chars=512, parser=parser, intent=FixedIntent())
+    assert result.intent["label"] == "order_status"
+    assert "intent" in [t.stage for t in result.timings]

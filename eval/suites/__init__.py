@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SUITES = ("retrieval", "attributes", "spelling")
+SUITES = ("retrieval", "attributes", "spelling", "intent")
 
 
 def get_suite(name: str) -> ModuleType:

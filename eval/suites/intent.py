@@ -86,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=Path("eval/data/intent_test.jsonl"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=["int8", "bf16", "fp32"], default="int8")
     parser.add_argument("--confusion", action="store_true", help="also print the confusion matrix")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    result = run(_Holder(IntentClassifier.load(args.checkpoint)), load_jsonl(args.data, Case))
+    result = run(_Holder(IntentClassifier.load(args.checkpoint, args.precision)), load_jsonl(args.data, Case))
     if not args.confusion:
         result.pop("confusion")
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -54,6 +54,7 @@ def run_suite(settings: Settings, suite: str, data: Path, catalog: Path | None =
         assistant, info = assistant_for_catalog(settings, catalog, progress)
     else:
         assistant, info = Assistant(settings), {}
-        assistant.ensure_catalog(progress=progress)
+        if getattr(module, "NEEDS_CATALOG", True):
+            assistant.ensure_catalog(progress=progress)
     metrics = module.run(assistant, dataset, **options)
     return {"suite": suite, "data": str(data), "rejected_lines": len(dataset.rejected), **info, **metrics}

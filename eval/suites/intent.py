@@ -18,6 +18,7 @@ from eval.datasets import Dataset, load_jsonl
 from eval.metrics import percentile
 
 NAME = "intent"
+NEEDS_CATALOG = False  # the classifier does not look at the catalog
 
 
 class Case(BaseModel):

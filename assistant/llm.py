@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from assistant.errors import InputError, ModelOutputError, ModelUnavailable
+from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
 from assistant.settings import Settings
 
 DEFAULT_TEMPERATURE = 0.2
@@ -82,71 +83,6 @@ def generate_json(
         f"the model gave no valid JSON for schema {json_schema.get('title', SCHEMA_NAME)!r} in "
         f"{len(attempts)} attempts; last problem: {problems[-1]}", attempts,
     )
-
-
-def validate_json(text: str, schema: dict[str, Any] | type[BaseModel]) -> dict[str, Any]:
-    """Parse `text` as a JSON object and check it against `schema`; raises ValueError or ValidationError."""
-    try:
-        value = json.loads(_strip_fence(text))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        return schema.model_validate(value).model_dump(mode="json")
-    check_schema(value, schema)
-    return value
-
-
-def _strip_fence(text: str) -> str:
-    text = text.strip()
-    if text.startswith("```") and text.endswith("```"):
-        text = text[3:-3].strip()
-        return text[4:] if text.startswith("json") else text
-    return text
-
-
-_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-
-
-def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
-    """Check the common JSON-schema keywords (type, enum, required, properties, items, anyOf); ValueError if not."""
-    if "anyOf" in schema:
-        if not any(_passes(value, sub, where) for sub in schema["anyOf"]):
-            raise ValueError(f"{where}: matches none of the allowed shapes")
-        return
-    kinds = schema.get("type")
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    if kinds and not any(_JSON_TYPES.get(k, lambda _: True)(value) for k in kinds):
-        raise ValueError(f"{where}: expected {'/'.join(kinds)}, got {json.dumps(value, ensure_ascii=False)[:60]}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise ValueError(f"{where}: {value!r} is not one of {schema['enum']}")
-    if isinstance(value, dict):
-        missing = [k for k in schema.get("required", []) if k not in value]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                check_schema(value[key], sub, f"{where}.{key}")
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            check_schema(item, schema["items"], f"{where}[{i}]")
-
-
-def _passes(value: Any, schema: dict[str, Any], where: str) -> bool:
-    try:
-        check_schema(value, schema, where)
-    except ValueError:
-        return False
-    return True
 
 
 def _one_line(exc: Exception) -> str:

@@ -15,6 +15,7 @@ from tools.text import normalize, stem_en, tokenize
 
 Mode = Literal["hybrid", "bm25", "dense"]
 RRF_K = 60
+CATEGORY_CACHE = 256
 DEPTH = 100
 
 
@@ -45,14 +46,11 @@ def filter_mask(index: LexicalIndex, filters: SearchFilters) -> np.ndarray | Non
     return mask
 
 
-def _titles_naming(index: LexicalIndex, terms: list[str]) -> np.ndarray:
+def _titles_naming(index: LexicalIndex, terms: set[str]) -> np.ndarray:
     """Products whose title names one of the terms: catalogs file the same thing under many category names."""
     found = np.zeros(len(index.products), dtype=bool)
-    for term in {normalize(t) for t in terms if t.strip()}:
-        hit = index.title_cache.get(term)
-        if hit is None:
-            hit = index.title_cache[term] = np.char.find(index.title, term) >= 0
-        found |= hit
+    for term in terms:
+        found |= np.char.find(index.title, term) >= 0
     return found
 
 
@@ -60,7 +58,7 @@ def _matching_categories(index: LexicalIndex, wanted: list[str]) -> list[str]:
     """Stored category names that contain a wanted term (singular/plural folded)."""
     terms = {stem_en(normalize(w)) for w in wanted if w.strip()}
     found = []
-    for category in set(index.category.tolist()):
+    for category in index.category_names:
         folded = " ".join(stem_en(w) for w in category.split())
         if any(t and (t in folded or t in category) for t in terms):
             found.append(category)
@@ -117,8 +115,16 @@ def fuse(rankings: list[list[int]], weights: list[float] | None = None, k: int =
 
 
 def category_mask(index: LexicalIndex, categories: list[str]) -> np.ndarray:
-    """Products filed under one of the categories or whose title names one."""
-    return np.isin(index.category, _matching_categories(index, categories)) | _titles_naming(index, categories)
+    """Products filed under one of the categories or whose title names one (cached per set of terms: one query
+    asks for the same mask several times while filters relax)."""
+    terms = frozenset(normalize(t) for t in categories if t.strip())
+    mask = index.category_cache.get(terms)
+    if mask is None:
+        mask = np.isin(index.category, _matching_categories(index, sorted(terms))) | _titles_naming(index, terms)
+        if len(index.category_cache) >= CATEGORY_CACHE:
+            index.category_cache.pop(next(iter(index.category_cache)))
+        index.category_cache[terms] = mask
+    return mask
 
 
 def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | None = None, k: int = 10,

@@ -133,7 +133,8 @@ class LexicalIndex:
         self.category = np.array([normalize(p.category or "") for p in products], dtype=object)
         self.color = np.array([canonical_color(p.color) or color_in_title(p.title) for p in products], dtype=object)
         self.title = np.array([normalize(p.title) for p in products], dtype=str)
-        self.title_cache: dict[str, np.ndarray] = {}
+        self.category_names = sorted(set(self.category.tolist()))
+        self.category_cache: dict[frozenset[str], np.ndarray] = {}
         self.currency = np.array([(p.currency or "").upper() for p in products], dtype=object)
 
     @classmethod

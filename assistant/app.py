@@ -78,6 +78,30 @@ class Assistant:
 
         return load_or_train(default_checkpoint_dir(self.settings), progress=True)
 
+    @cached_property
+    def sessions(self) -> Any:
+        """Conversation state between turns: in memory by default; in the history database when
+        SHOPQUERY_SESSIONS=database (shared by API replicas)."""
+        from assistant.sessions import DatabaseSessions, MemorySessions
+
+        if self.settings.sessions == "database":
+            return DatabaseSessions(self.history)
+        return MemorySessions()
+
+    @cached_property
+    def tools(self) -> dict[str, Any]:
+        """Every tool by name, bound to this assistant's resources (see tools/registry.py)."""
+        from tools.registry import build_tools
+
+        return build_tools(self)
+
+    @cached_property
+    def agent(self) -> Any:
+        """The conversational agent over this assistant."""
+        from assistant.agent import Agent
+
+        return Agent(self)
+
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
         result = ingest_file(self.store, Path(path), progress=progress)

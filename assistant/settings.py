@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # limits
     max_query_chars: int = Field(default=512, ge=16, le=100_000)
 
+    # agent
+    agent_tool_calls: Literal["auto", "always", "never"] = Field(
+        default="auto", description="when the model writes the search call: when the rules cannot read a "
+                                    "follow-up (auto), on every search turn (always), or never")
+    agent_timeout_s: float = Field(default=20.0, gt=0, description="deadline for the model's reply in a turn")
+    sessions: Literal["memory", "database"] = Field(default="memory", description="where chat sessions live")
+
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
         if self.llm_backend == "openai" and not self.llm_base_url:

@@ -45,3 +45,12 @@ def color_in_title(title: str) -> str:
         text = text.replace(word, " ")
     found = pattern.search(text)
     return names[found.group(0)] if found else ""
+
+
+def colors_in(text: str) -> set[str]:
+    """Every basic colour a text names ("蓝色的, 不要红色" -> {"blue", "red"}); single characters included."""
+    names, pattern, _ = _tables()
+    norm = normalize(text)
+    found = {names[m.group(0)] for m in pattern.finditer(norm)}
+    found.update(canonical for word, canonical in names.items() if len(word) == 1 and word in norm)
+    return found

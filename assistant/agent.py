@@ -283,7 +283,8 @@ class Agent:
         lang = turn.state.lang
         prompts = self.assistant.prompts
         if action.kind == "smalltalk":
-            reply = prompts.render("service", "smalltalk", lang)
+            name = "out_of_scope" if "out_of_scope" in action.refinements else "smalltalk"
+            reply = prompts.render("service", name, lang)
         else:
             recent = self._recent_items(turn)
             reply = prompts.render("service", "service", lang, intent=base["intent"], recent=recent)
@@ -432,7 +433,8 @@ class Agent:
                         problem = f"the model was slower than the {self.timeout_s:g} s deadline"
                         break
                 text = "".join(parts).strip()
-                context = f"{turn.message} {json.dumps(variables, ensure_ascii=False, default=str)}"
+                said = {k: v for k, v in variables.items() if k not in ("products", "product")}
+                context = f"{turn.message} {json.dumps(said, ensure_ascii=False, default=str)}"
                 problem = problem or reply_problem(text, lang, facts, context)
             except Exception as exc:  # noqa: BLE001 - model down, timed out or broken: the fast path answers
                 problem = f"the model is unavailable ({_short(exc)})"

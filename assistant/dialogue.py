@@ -186,16 +186,22 @@ def interpret(state: SessionState, text: str, parsed: Any, intent: str | None) -
         follow = _follow_up(state, current, text, parsed, refs, intent)
         if follow is not None and follow.kind == "search":
             return follow
-    if intent in SERVICE_INTENTS:
-        return Action(kind="service")
-    if intent == "chitchat" or (intent == "out_of_scope" and is_vague(text, parsed) and current is None):
-        return Action(kind="smalltalk")
     if _COMPARE.search(text) or intent == "compare":
         if len(refs) >= 2:
             return Action(kind="compare", product_ids=[p.id for p in refs], follow_up=True)
-        terms = [t for t in _COMPARE_SPLIT.split(_COMPARE.sub(" ", text)) if len(t.strip()) >= 2]
+        terms = [_COMPARE.sub(" ", t).strip(" ?？,，。.!") for t in _COMPARE_SPLIT.split(text)]
+        terms = [t for t in terms if len(t) >= 2]
         if len(terms) >= 2:
-            return Action(kind="compare", compare_terms=[t.strip() for t in terms[:4]])
+            return Action(kind="compare", compare_terms=terms[:4])
+    if refs and current is not None and intent not in SERVICE_INTENTS:
+        return Action(kind="product_info", product_ids=[refs[0].id], follow_up=True)
+    if intent in SERVICE_INTENTS:
+        return Action(kind="service")
+    no_slots = parsed is None or parsed.is_empty()
+    if intent == "chitchat" and no_slots:
+        return Action(kind="smalltalk")
+    if intent == "out_of_scope" and no_slots:
+        return Action(kind="smalltalk", refinements=["out_of_scope"])
     if current is not None:
         follow = _follow_up(state, current, text, parsed, refs, intent)
         if follow is not None:
@@ -260,10 +266,13 @@ def _follow_up(state: SessionState, current: SearchState, text: str, parsed: Any
                       product_ids=[base.id] if base is not None else [])
     if refs:
         return Action(kind="product_info", product_ids=[p.id for p in refs], follow_up=True)
-    if names_new_product or intent in SEARCH_INTENTS and not is_vague(text, parsed):
+    rest = (parsed.rest if parsed is not None else text).strip()
+    if (parsed is not None and parsed.category) or _content_words(rest) > 4 or is_vague(text, parsed):
         return None
-    # a follow-up the rules cannot read ("something for running instead"): keep the search, let the model decide
-    return Action(kind="search", search=search, follow_up=True, certain=False)
+    # a short follow-up the rules cannot read ("适合跑步穿的那种", "for running"): by default it adds to the
+    # current search's words; the model is asked what it means when one is available
+    search.text = f"{search.text} {rest}".strip()
+    return Action(kind="search", search=search, follow_up=True, certain=False, refinements=["constraints"])
 
 
 def _content_words(text: str) -> int:
@@ -272,4 +281,5 @@ def _content_words(text: str) -> int:
     if not rest:
         return 0
     cjk = sum(1 for ch in rest if has_cjk(ch))
-    return len(rest.split()) + cjk // 2 if cjk else len(rest.split())
+    latin = [w for w in rest.split() if not has_cjk(w)]
+    return len(latin) + cjk // 2

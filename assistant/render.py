@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
-from assistant.chat import answer_question
 from assistant.errors import InputError
 from assistant.types import QueryAnalysis
 
@@ -22,32 +22,83 @@ def print_analysis(analysis: QueryAnalysis) -> None:
     print(f"timings: {timings} (total {analysis.total_ms:.1f} ms)")
 
 
-def chat_loop(assistant, max_tokens: int = 200) -> int:
-    """Read questions from stdin and answer them until EOF or 'exit'."""
+def print_trace(turn) -> None:
+    """The turn's tool calls, model calls and fallbacks, one line each (to stderr)."""
+    for step in turn.trace:
+        args = json.dumps(step.args, ensure_ascii=False)[:160] if step.args else ""
+        outcome = f"error: {step.error}" if step.error else (step.result or "")
+        who = "model" if step.source == "model" else step.kind
+        print(f"  [{who}] {step.name} {args} -> {outcome} ({step.ms:.0f} ms)", file=sys.stderr)
+    first = f"first token {turn.first_token_ms:.0f} ms, " if turn.first_token_ms is not None else ""
+    print(f"  ({first}turn {turn.total_ms:.0f} ms)", file=sys.stderr)
+
+
+def print_products(turn) -> None:
+    """The products of a turn as structured lines: id, title, price, brand, and why it is shown."""
+    for i, card in enumerate(turn.products, start=1):
+        price = f"{card.price:.2f} {card.currency or ''}".strip() if card.price is not None else "-"
+        reason = f" — {card.reason}" if card.reason else ""
+        print(f"  {i}. [{card.id}] {card.title[:70]} | {card.brand or '-'} | {price}{reason}")
+    if turn.suggestions:
+        print("  try: " + " · ".join(s.label for s in turn.suggestions))
+
+
+HELP = "commands: /new (new conversation), /user ID (shop as a demo user), /trace on|off, exit"
+
+
+def chat_loop(assistant, max_tokens: int = 200, user_id: str | None = None, trace: bool = True) -> int:
+    """Converse on stdin/stdout until EOF or 'exit': the reply streams, then the products and the trace."""
+    from assistant.agent import Agent
     from assistant.llm import describe_model
 
+    agent = Agent(assistant, reply_tokens=max_tokens)
     print(f"shopquery chat — model: {describe_model(assistant.settings)}; "
-          f"{assistant.store.count()} products. Type a question (exit to quit).")
+          f"{assistant.store.count()} products. Type a question. {HELP}")
+    session_id: str | None = None
     while True:
         try:
-            question = input("> ")
+            message = input("> ")
         except EOFError:
             print()
             return 0
-        if question.strip().lower() in {"exit", "quit", ":q"}:
+        command = message.strip()
+        if command.lower() in {"exit", "quit", ":q"}:
             return 0
-        if not question.strip():
+        if not command:
+            continue
+        if command.startswith("/"):
+            session_id, user_id, trace = _command(command, session_id, user_id, trace)
             continue
         try:
-            turn = answer_question(assistant, question, on_token=_write, max_tokens=max_tokens)
+            turn = agent.respond(message, session_id=session_id, user_id=user_id, on_token=_write)
         except InputError as exc:
             print(f"(!) {exc}")
             continue
-        if not turn.used_model:
-            print(turn.reply)
+        session_id = turn.session_id
+        print()
+        if turn.reply_replaced:
+            print(f"(the model's reply was replaced: {turn.fallback})", file=sys.stderr)
+        print_products(turn)
         for note in turn.notes:
             print(f"(note: {note})", file=sys.stderr)
+        if trace:
+            print_trace(turn)
         print()
+
+
+def _command(command: str, session_id: str | None, user_id: str | None,
+             trace: bool) -> tuple[str | None, str | None, bool]:
+    name, _, arg = command.partition(" ")
+    if name == "/new":
+        print("(new conversation)")
+        return None, user_id, trace
+    if name == "/user":
+        print(f"(shopping as {arg.strip() or 'a guest'}; new conversation)")
+        return None, arg.strip() or None, trace
+    if name == "/trace":
+        return session_id, user_id, arg.strip().lower() != "off"
+    print(HELP)
+    return session_id, user_id, trace
 
 
 def _write(text: str) -> None:

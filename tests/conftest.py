@@ -116,7 +116,27 @@ class ScriptedChatModel:
     def invoke(self, messages, **kwargs):
         from langchain_core.messages import AIMessage
 
-        return AIMessage(content=self._next(messages, kwargs))
+        reply = self._next(messages, kwargs)
+        return reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
+
+    def bind_tools(self, tools, tool_choice=None, **kwargs):
+        """Like a real chat model: later invokes carry the tools; a scripted AIMessage can hold tool calls."""
+        return _BoundScripted(self, {"tools": list(tools), "tool_choice": tool_choice, **kwargs})
+
+
+class _BoundScripted:
+    def __init__(self, model, bound):
+        self.model, self.bound = model, bound
+
+    def invoke(self, messages, **kwargs):
+        return self.model.invoke(messages, **self.bound, **kwargs)
+
+
+def tool_call_message(name: str, args: dict):
+    """An AIMessage carrying one tool call, as a chat model returns it."""
+    from langchain_core.messages import AIMessage
+
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": "call_1", "type": "tool_call"}])
 
 
 @pytest.fixture

@@ -95,14 +95,18 @@ def test_chat_with_a_missing_model_file_falls_back_to_results(env):
     out = subprocess.run([sys.executable, "-m", "assistant.cli", "chat"], cwd=ROOT, env=broken,
                          input="toner\nexit\n", capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "Here is what I found:" in out.stdout
-    assert "model unavailable" in out.stderr and "Traceback" not in out.stderr
+    assert "Here is what I found:" in out.stdout and "  1. [" in out.stdout
+    assert "unavailable" in out.stderr and "Traceback" not in out.stderr
+    assert "[tool] search_catalog" in out.stderr and "[fallback] templated_reply" in out.stderr
 
 
-def test_chat_answers_from_search_results_with_the_real_model(env):
+def test_chat_conversation_with_the_real_model_refines_and_shows_the_trace(env):
     run(env, "ingest", str(env["catalog"]), "--quiet")
-    out = run(env, "chat", "--max-tokens", "40", stdin="推荐一个手机壳\nexit\n")
+    talk = "我想买件T恤\n蓝色的, 100块以内\n便宜点的\n第二件有别的颜色吗\nexit\n"
+    out = run(env, "chat", "--max-tokens", "60", stdin=talk)
     assert out.returncode == 0, out.stderr
-    assert "model unavailable" not in out.stderr
-    reply = out.stdout.split("> ", 1)[1]
-    assert len(reply.strip()) > 5
+    assert "Traceback" not in out.stderr
+    answers = out.stdout.split("> ")[1:5]
+    assert len(answers) == 4 and all("  1. [" in a for a in answers)
+    assert out.stderr.count("[tool] search_catalog") == 4
+    assert "price_max" in out.stderr and "exclude_colors" in out.stderr

@@ -32,6 +32,7 @@ from assistant.dialogue import (
     language_of,
     new_search,
 )
+from assistant.errors import ShopqueryError
 from assistant.replies import reply_problem
 from assistant.types import Product, SearchFilters, SearchHit
 from assistant.validation import clean_query
@@ -224,6 +225,7 @@ class Agent:
                 search = _merge(proposed, search if action.certain else None)
         hits, used, relaxed = self._search(turn, search)
         cards = self._personalize(turn, search.text, hits)
+        self._record_search(turn, turn.message)
         turn.state.search = search
         turn.state.shown = [self._product(c.id) for c in cards]
         lang = turn.state.lang
@@ -326,26 +328,49 @@ class Agent:
         return hits, used, relaxed
 
     def _personalize(self, turn: _Turn, query: str, hits: list[SearchHit]) -> list[ProductCard]:
-        """Re-rank by the shopper's history when there is one; otherwise keep the search order."""
+        """Re-rank by the shopper's history (brands, categories, price band, items bought together) when the
+        turn has a user; otherwise keep the search order. A history store that fails leaves the search order."""
         user_id = turn.state.user_id
-        recommender = getattr(self.assistant, "recommender", None) if user_id else None
-        if recommender is None or not hits:
+        if not user_id or not hits:
             return [ProductCard.of(h.product, score=h.score) for h in hits[: self.k]]
-        with turn.step("tool", "recommend_products", {"query": query, "user_id": user_id, "k": self.k}) as record:
-            recs = recommender.rerank(hits, user_id, k=self.k, lang=turn.state.lang)
-            record.result = f"{len(recs)} products"
-        return [ProductCard.of(r.product, reason="; ".join(r.reasons), score=r.score) for r in recs]
+        from tools.recommend import recommend
+
+        a = self.assistant
+        try:
+            profile = self._tool(turn, "lookup_user_history", {"user_id": user_id},
+                                 lambda: a.history.profile(user_id, a.store.products_by_id))
+            with turn.step("tool", "recommend_products", {"query": query, "user_id": user_id, "k": self.k}) as rec:
+                recs = recommend(hits, profile, a.item_model(), k=self.k, lang=turn.state.lang,
+                                 lookup=a.store.products_by_id)
+                rec.result = f"{len(recs)} products"
+        except ShopqueryError as exc:
+            turn.notes.append(f"history unavailable ({_short(exc)}); products in search order")
+            return [ProductCard.of(h.product, score=h.score) for h in hits[: self.k]]
+        return [ProductCard.of(r.product, reason=_reason_text(r.reasons, turn.state.lang), score=r.score)
+                for r in recs]
+
+    def _record_search(self, turn: _Turn, text: str) -> None:
+        """Remember the search in the shopper's history (a history that fails costs the turn nothing)."""
+        if not turn.state.user_id:
+            return
+        try:
+            self.assistant.history.record({"user_id": turn.state.user_id, "type": "search", "query": text[:500]})
+        except ShopqueryError as exc:
+            turn.notes.append(f"could not record the search ({_short(exc)})")
 
     def _recent_items(self, turn: _Turn) -> list[str]:
         user_id = turn.state.user_id
-        history = getattr(self.assistant, "history", None) if user_id else None
-        if history is None:
+        if not user_id:
             return []
-        with turn.step("tool", "lookup_user_history", {"user_id": user_id}) as record:
-            profile = history.profile(user_id, self._product)
-            ids = [*getattr(profile, "purchased", []), *getattr(profile, "recently_viewed", [])][:3]
-            record.result = f"{len(ids)} recent items"
-        return [p.title[:40] for p in (self._product(i) for i in ids) if p is not None]
+        a = self.assistant
+        try:
+            profile = self._tool(turn, "lookup_user_history", {"user_id": user_id},
+                                 lambda: a.history.profile(user_id, a.store.products_by_id))
+        except ShopqueryError as exc:
+            turn.notes.append(f"history unavailable ({_short(exc)})")
+            return []
+        ids = [*profile.recently_purchased, *profile.recently_viewed][:3]
+        return [p.title[:40] for p in a.store.products_by_id(ids)]
 
     def _clarify_options(self, turn: _Turn, lang: str) -> list[str]:
         index = self.assistant.store.index
@@ -561,6 +586,10 @@ def _summary(value: Any) -> str:
         slots = value.model_dump(exclude={"spans", "rest"}, exclude_defaults=True)
         return json.dumps(slots, ensure_ascii=False) if slots else "no attributes"
     return str(value)[:120]
+
+
+def _reason_text(reasons: list[str], lang: str) -> str:
+    return ("；" if lang == "zh" else "; ").join(reasons)
 
 
 def _short(exc: BaseException) -> str:

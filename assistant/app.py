@@ -79,6 +79,26 @@ class Assistant:
         return load_or_train(default_checkpoint_dir(self.settings), progress=True)
 
     @cached_property
+    def history(self) -> Any:
+        """The shopper history store (SQLite in DATA_DIR by default, any SQLAlchemy URL by setting)."""
+        from tools.history import HistoryStore
+
+        return HistoryStore.from_settings(self.settings)
+
+    @cached_property
+    def item_model(self) -> Any:
+        """The item-to-item co-occurrence model over the history (call it for the current model)."""
+        from tools.recommend import ModelCache
+
+        return ModelCache(self.history)
+
+    def ensure_demo_users(self) -> dict[str, int]:
+        """Seed the synthetic demo shoppers' histories over the catalog (idempotent)."""
+        from tools.demo_users import seed_demo_users
+
+        return seed_demo_users(self.history, self.store.index.products)
+
+    @cached_property
     def sessions(self) -> Any:
         """Conversation state between turns: in memory by default; in the history database when
         SHOPQUERY_SESSIONS=database (shared by API replicas)."""

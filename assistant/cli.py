@@ -26,10 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print the QueryAnalysis as JSON")
 
-    p = sub.add_parser("chat", help="chat in the terminal")
-    p.add_argument("--max-tokens", type=int, default=200)
-    p = sub.add_parser("demo", help="load the demo catalog if needed, then chat in the terminal")
-    p.add_argument("--max-tokens", type=int, default=200)
+    for name, text in (("chat", "chat in the terminal"),
+                       ("demo", "load the demo catalog if needed, then chat in the terminal")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--max-tokens", type=int, default=200)
+        p.add_argument("--user", default=None, help="shop as this user (demo users: see `history show`)")
+        p.add_argument("--no-trace", action="store_true", help="do not print tool calls after each reply")
 
     p = sub.add_parser("add-term", help="teach the spell corrector terms (brands, product names)")
     p.add_argument("terms", nargs="+")
@@ -52,7 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", type=Path, default=None, help="ingest this catalog into a separate store first")
     p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
     p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
+    p.add_argument("--no-model", action="store_true", help="agent suite: templated replies, no chat model")
+    p.add_argument("--tool-calls", choices=["auto", "always", "never"], default=None,
+                   help="agent suite: when the model writes the search call (default: the setting)")
+    _add_history_parser(sub)
     return parser
+
+
+def _add_history_parser(sub) -> None:
+    """`shopquery history record|show|seed-demo`."""
+    p = sub.add_parser("history", help="record and inspect shopper history (events, profile, demo shoppers)")
+    hist = p.add_subparsers(dest="history_command", required=True)
+    r = hist.add_parser("record", help="record one event")
+    r.add_argument("--user", required=True)
+    r.add_argument("--type", required=True, choices=["search", "view", "click", "add_to_cart", "purchase"])
+    r.add_argument("--product", default=None, help="product id (every type but search)")
+    r.add_argument("--query", default=None, help="the query typed (search)")
+    s = hist.add_parser("show", help="a shopper's profile and latest events")
+    s.add_argument("user")
+    s.add_argument("-n", type=int, default=10, help="how many latest events to list")
+    s.add_argument("--json", action="store_true", help="print the profile and events as JSON")
+    hist.add_parser("seed-demo", help="give the demo shoppers their synthetic histories (re-seeding resets them)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,15 +128,25 @@ def cmd_chat(settings, args) -> int:
     from assistant.render import chat_loop
 
     assistant = Assistant(settings)
-    assistant.ensure_catalog()
-    return chat_loop(assistant, max_tokens=args.max_tokens)
+    loaded = assistant.ensure_catalog()
+    if args.command == "demo" or loaded is not None:
+        try:
+            seeded = assistant.ensure_demo_users()
+            if any(seeded.values()):
+                print(f"(seeded {sum(seeded.values())} synthetic history events for {len(seeded)} demo users)",
+                      file=sys.stderr)
+        except ShopqueryError as exc:
+            print(f"(demo users not available: {exc})", file=sys.stderr)
+    return chat_loop(assistant, max_tokens=args.max_tokens, user_id=args.user, trace=not args.no_trace)
 
 
 def cmd_eval(settings, args) -> int:
     """shopquery eval SUITE --data FILE [--catalog FILE] [--json]"""
     from eval.harness import run_suite
 
-    result = run_suite(settings, args.suite, args.data, args.catalog, progress=not args.json, mode=args.mode)
+    options = {"use_model": not args.no_model, "tool_calls": args.tool_calls} if args.suite == "agent" else {}
+    result = run_suite(settings, args.suite, args.data, args.catalog, progress=not args.json, mode=args.mode,
+                       **options)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -158,9 +190,84 @@ def cmd_train_intent(settings, args) -> int:
     return 0
 
 
+def cmd_history(settings, args) -> int:
+    """shopquery history record|show|seed-demo"""
+    from tools.history import HistoryStore
+
+    history = HistoryStore.from_settings(settings)
+    try:
+        return HISTORY_COMMANDS[args.history_command](settings, history, args)
+    finally:
+        history.close()
+
+
+def _history_record(settings, history, args) -> int:
+    event_id = history.record({"user_id": args.user, "type": args.type, "product_id": args.product,
+                               "query": args.query})
+    print(f"recorded event {event_id} ({args.type}) for {args.user}")
+    return 0
+
+
+def _product_lookup(settings):
+    """Products by id from the catalog store's index, or the bundled demo catalog before anything is ingested."""
+    from assistant.app import DEMO_CATALOG
+    from assistant.types import Product
+    from tools.catalog_store import LexicalIndex
+
+    try:
+        index, _ = LexicalIndex.load(settings.catalog_dir / "index")
+        return {p.id: p for p in index.products}
+    except (OSError, ValueError, KeyError):
+        print("(no catalog store yet: product details come from the bundled demo catalog)", file=sys.stderr)
+        with DEMO_CATALOG.open(encoding="utf-8") as fh:
+            return {p.id: p for p in (Product.model_validate_json(line) for line in fh)}
+
+
+def _history_show(settings, history, args) -> int:
+    products = _product_lookup(settings)
+    profile = history.profile(args.user, products)
+    events = history.events(args.user, args.n)
+    if args.json:
+        print(json.dumps({"profile": profile.model_dump(mode="json"),
+                          "events": [e.model_dump(mode="json") for e in events]}, ensure_ascii=False, indent=2))
+        return 0
+    if profile.is_empty:
+        print(f"{args.user}: no history")
+        return 0
+    print(f"{args.user}: {profile.event_count} events")
+    print("  recent queries: " + ", ".join(profile.recent_queries))
+    for label, prefs in (("brands", profile.preferred_brands), ("categories", profile.preferred_categories)):
+        print(f"  {label}: " + ", ".join(f"{p.name} ({p.weight:.2f}{', bought' if p.purchased else ''})"
+                                         for p in prefs))
+    for band in profile.price_bands.values():
+        print(f"  price band {band.currency}: {band.low:g}-{band.high:g} (median {band.median:g}, {band.n} products)")
+    for e in events:
+        target = e.query if e.type == "search" else f"{e.product_id} {products[e.product_id].title[:50]}" \
+            if e.product_id in products else e.product_id
+        print(f"  {e.ts:%Y-%m-%d %H:%M} {e.type.value:<11} {target}")
+    return 0
+
+
+def _history_seed_demo(settings, history, args) -> int:
+    from assistant.app import DEMO_CATALOG
+    from assistant.types import Product
+    from tools.demo_users import load_demo_users, seed_demo_users
+
+    with DEMO_CATALOG.open(encoding="utf-8") as fh:
+        products = [Product.model_validate_json(line) for line in fh]
+    counts = seed_demo_users(history, products)
+    for user in load_demo_users():
+        print(f"{user.id:<16} {counts[user.id]:>3} events  {user.description['en']}")
+    print(f"seeded {len(counts)} demo shoppers with synthetic events into {history.display_url}")
+    return 0
+
+
+HISTORY_COMMANDS = {"record": _history_record, "show": _history_show, "seed-demo": _history_seed_demo}
+
+
 COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
             "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling,
-            "train-intent": cmd_train_intent}
+            "train-intent": cmd_train_intent, "history": cmd_history}
 
 if __name__ == "__main__":
     sys.exit(main())

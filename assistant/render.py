@@ -43,7 +43,7 @@ def print_products(turn) -> None:
         print("  try: " + " · ".join(s.label for s in turn.suggestions))
 
 
-HELP = "commands: /new (new conversation), /user ID (shop as a demo user), /trace on|off, exit"
+HELP = "commands: /new (new conversation), /users (demo shoppers), /user ID (shop as one), /trace on|off, exit"
 
 
 def chat_loop(assistant, max_tokens: int = 200, user_id: str | None = None, trace: bool = True) -> int:
@@ -95,6 +95,12 @@ def _command(command: str, session_id: str | None, user_id: str | None,
     if name == "/user":
         print(f"(shopping as {arg.strip() or 'a guest'}; new conversation)")
         return None, arg.strip() or None, trace
+    if name == "/users":
+        from tools.demo_users import load_demo_users
+
+        for user in load_demo_users():
+            print(f"  {user.id}: {user.description['en']} / {user.description['zh']}")
+        return session_id, user_id, trace
     if name == "/trace":
         return session_id, user_id, arg.strip().lower() != "off"
     print(HELP)

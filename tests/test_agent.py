@@ -261,3 +261,41 @@ def test_sessions_are_separate_and_suggestions_offer_next_steps(app):
     kinds = {s.kind for s in b.suggestions}
     assert {"price", "color", "brand"} <= kinds
     assert any(s.message.startswith("under $") for s in b.suggestions)
+
+
+def test_history_reranks_for_the_shopper_and_the_search_is_recorded(app):
+    for pid in ("t2", "t6"):
+        app.history.record({"user_id": "fan", "type": "purchase", "product_id": pid})
+    agent = _agent(app)
+    guest = agent.respond("T恤")
+    fan = agent.respond("T恤", user_id="fan")
+    assert [t for t in fan.tools_called()
+                                                             if t in ("lookup_user_history", "recommend_products")] == ["lookup_user_history", "recommend_products"]
+    assert "recommend_products" not in guest.tools_called()
+    top_brands = [c.brand for c in fan.products[:2]]
+    assert top_brands.count("ONLY") >= 1 and fan.products[0].reason
+    assert [c.brand for c in guest.products[:2]].count("ONLY") <= top_brands.count("ONLY")
+    assert "ONLY" in " ".join(c.reason for c in fan.products if c.brand == "ONLY")
+    assert app.history.recent_queries("fan", 5) == ["T恤"]
+
+
+def test_order_question_shows_the_shoppers_recent_items(app):
+    app.history.record({"user_id": "buyer", "type": "purchase", "product_id": "m1"})
+    turn = _agent(app).respond("where is my order?", user_id="buyer")
+    assert turn.action == "service" and "Logitech M185" in turn.reply
+    assert "lookup_user_history" in turn.tools_called()
+
+
+def test_sessions_in_the_database_survive_a_new_assistant(tmp_path, hash_embedder):
+    def build():
+        a = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, sessions="database"))
+        a.__dict__["embedder"] = hash_embedder
+        a.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
+        a.__dict__["intent_classifier"] = KeywordIntent()
+        return a
+
+    first_app = build()
+    first_app.store.upsert([p.model_copy() for p in CATALOG])
+    first = Agent(first_app, use_model=False).respond("wireless mouse")
+    again = Agent(build(), use_model=False).respond("cheaper please", session_id=first.session_id)
+    assert again.refinements == ["cheaper"] and all(c.category == "Mice" for c in again.products[:2])

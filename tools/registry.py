@@ -1,5 +1,5 @@
 """The one place where the assistant's tools are registered: each is a typed function with a derived schema, bound
-here to the resources of one Assistant (store, corrector, parser, classifier)."""
+here to the resources of one Assistant (store, corrector, parser, classifier, history)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 from tools.attributes import make_attributes_tool
 from tools.catalog_search import make_search_tool
 from tools.intent import make_intent_tool
+from tools.products import make_product_tools
+from tools.recommend import make_history_tool, make_recommend_tool
 from tools.spelling import make_spelling_tool
 
-TOOL_NAMES = ("correct_spelling", "parse_attributes", "classify_intent", "search_catalog")
+TOOL_NAMES = ("correct_spelling", "parse_attributes", "classify_intent", "search_catalog", "recommend_products",
+              "lookup_user_history", "get_product", "compare_products")
 
 
 def build_tools(assistant: Any) -> dict[str, Any]:
@@ -20,5 +23,8 @@ def build_tools(assistant: Any) -> dict[str, Any]:
         make_attributes_tool(assistant.attribute_parser),
         make_intent_tool(assistant.intent_classifier),
         make_search_tool(assistant.store),
+        make_recommend_tool(assistant.store, assistant.history, assistant.item_model),
+        make_history_tool(assistant.history, assistant.store),
+        *make_product_tools(assistant.store),
     ]
     return {tool.name: tool for tool in tools}

@@ -11,8 +11,9 @@ Inputs (from ``../shared/data``, override with ``--data-dir`` or ``$SHOPQUERY_DA
   product titles and tagged short titles (e-commerce text for the n-grams).
 * ``spelling_zh/sighan_train/train1[345]_*.txt``, ``spelling_zh/lemon/lemon_v2/*.txt`` and
   ``spelling_zh/ecspell/Data/domains_data/*.test`` - sentence pairs: their correct side feeds the character
-  n-gram counts, their character substitutions make the confusion set. The SIGHAN *test* files are not read
-  (they are the eval data).
+  n-gram counts, their character substitutions make the confusion set. The SIGHAN *test* files are the eval
+  data: they are read only to drop any training pair that shares a 15-character stretch with one of their
+  sentences (:func:`overlaps_eval`).
 * jieba's bundled ``dict.txt`` (word frequencies; its words also add their inner character n-grams, weighted by
   the log of their frequency) and pypinyin's character readings, from the installed packages.
 
@@ -86,6 +87,21 @@ def sentence_pairs(data: Path) -> Iterator[tuple[str, str]]:
             parts = line.split("\t")
             if len(parts) == 3:
                 yield parts[1], parts[2]
+
+
+def eval_windows(data: Path, width: int = 15) -> set[str]:
+    """Every ``width``-character stretch of the SIGHAN test sentences (the Chinese sentence eval data)."""
+    windows: set[str] = set()
+    base = data / "spelling_zh" / "sighan_train"
+    for name in ("test13_error.txt", "test13_correct.txt", "test14_error.txt", "test14_correct.txt"):
+        for line in (base / name).read_text(encoding="utf-8").splitlines():
+            windows.update(line[i:i + width] for i in range(max(1, len(line) - width + 1)))
+    return windows
+
+
+def overlaps_eval(pair: tuple[str, str], windows: set[str], width: int = 15) -> bool:
+    """True when either side of a training pair shares a ``width``-character stretch with an eval sentence."""
+    return any(text[i:i + width] in windows for text in pair for i in range(max(1, len(text) - width + 1)))
 
 
 def char_per_line_texts(paths: Iterable[Path]) -> list[str]:
@@ -249,7 +265,8 @@ def build(data: Path, out: Path) -> None:
     queries = [q for q in read_query_log(data / "querylog_zh_multicpr" / "train.query.txt") if not is_held_out(q)]
     queries = [unicodedata.normalize("NFKC", q).lower() for q in queries]
     lexicon = lexicon_terms(data)
-    pairs = list(sentence_pairs(data))
+    windows = eval_windows(data)
+    pairs = [pair for pair in sentence_pairs(data) if not overlaps_eval(pair, windows)]
     ngrams = char_ngrams(queries, weight=2) + char_ngrams(right for _, right in pairs)
     ngrams += char_ngrams(lexicon, weight=1) + char_ngrams(title_texts(data), weight=1)
     words = jieba_words(MIN_JIEBA_FREQ)

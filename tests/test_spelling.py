@@ -16,7 +16,7 @@ from eval.suites import spelling as suite
 from tools import spelling as spelling_module
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
 from tools.spelling_en import is_protected_token, substitution_cost, weighted_distance
-from tools.spelling_zh import fuzzy_variants
+from tools.spelling_zh import FEATURES, ZhParams, context_totals, fuzzy_variants
 
 CATALOG = [
     Product(id="1", title="DeWalt DCD771 cordless drill driver 18V", brand="DeWalt", category="Drills"),
@@ -156,6 +156,32 @@ def test_shape_confusion_from_sighan(corrector):
     result = corrector.correct("我己经到了")          # 己/已: the most frequent look-alike pair in SIGHAN train
     assert result.corrected == "我已经到了"
     assert result.edits[0].reason == "shape"
+
+
+def test_context_totals_count_extensions():
+    counts = {"手": 10, "手机": 6, "手表": 3, "手机壳": 4, "^手": 2}
+    totals = context_totals(counts)
+    assert totals["手"] == (9, 2) and totals["手机"] == (4, 1) and totals["^"] == (2, 1)
+
+
+def test_discounted_trigram_model(corrector):
+    scorer = corrector.chinese.scorer
+    assert scorer.cond_logp("", "手", "机") > scorer.cond_logp("", "手", "鸡")
+    assert scorer.cond_logp("手", "机", "壳") > scorer.cond_logp("手", "机", "売")
+    assert scorer.cond_prob("", "手", "鸡") > 0.0
+    seen = [g for g in corrector.chinese.tables.ngrams if len(g) == 1 and g != "^"]
+    mass = sum(scorer.cond_prob("手", "机", ch) for ch in seen)
+    assert 0.9 < mass <= 1.0 + 1e-9
+
+
+def test_scorer_weights_match_the_features(corrector):
+    assert len(ZhParams().weights) == len(FEATURES)
+    zh = corrector.chinese
+    run = "儿童雨绒服"
+    cands = zh.features(run)
+    assert cands and all(len(zh.feature_vector(run, c, len(run))) == len(FEATURES) for c in cands)
+    best = max(cands, key=lambda c: zh.score(zh.feature_vector(run, c, len(run))))
+    assert (best.pos, best.target) == (2, "羽")
 
 
 def test_latin_letter_word_with_a_wrong_character(corrector):

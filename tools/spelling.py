@@ -27,7 +27,7 @@ from assistant.types import Product
 from tools.spelling_en import EnglishCorrector, EnParams, general_bigram_counts, general_word_counts
 from tools.spelling_zh import CJK_RUN, RESOURCES, ChineseCorrector, ZhParams, ZhTables
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAX_QUERY_CHARS = 512
 QUERY_LOG_BOOST = 200_000.0
 MIN_LOG_COUNT = 3

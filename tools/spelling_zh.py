@@ -39,26 +39,29 @@ class Candidate:
     attested: int
 
 
+FEATURES = ("lm", "seg", "attested", "attested_new", "pair_count", "p_typed_given_meant", "p_meant_given_typed",
+            "count", "freq_source", "freq_target", "run_length", "text_length", "word_source", "word_target",
+            "run_start", "run_end", "confusion", "shape", "homophone", "fuzzy", "word")
+KINDS = ("confusion", "shape", "homophone", "fuzzy", "word")
+
+
 @dataclass
 class ZhParams:
-    """Weights of the scorer (log-odds units), tuned on the dev splits only (see eval/data/README.md)."""
+    """Candidate generation settings and the weights of the linear scorer (log-odds units, one per name in
+    FEATURES), fitted on the dev splits only by scripts/tune_spelling_zh.py (see eval/data/README.md)."""
 
-    lm_weight: float = 0.6
-    seg_weight: float = 0.82
+    weights: tuple[float, ...] = (0.4152, 0.0845, 0.03, -0.0415, 0.448, 0.0929, 0.0583, 0.2861, 0.0644, -0.3188,
+                                  0.0473, -0.6734, 0.1285, 0.1531, 0.612, 0.05, 1.0899, -0.7217, 1.2644, 0.76,
+                                  0.05)
+    bias: float = -3.4145
+    threshold: float = 0.0
+    discount: float = 1.5
     confusion_prior: float = -6.14
-    shape_prior: float = -8.52
-    confusion_per_log: float = 1.5
     homophone_prior: float = -7.32
-    fuzzy_prior: float = -9.08
-    word_prior: float = -20.0
-    threshold: float = 9.86
-    context_k: float = 2.0
     single_char_penalty: float = 4.0
     min_char_count: int = 3
     mixed_word_count: int = 50
     per_position: int = 6
-    attested_weight: float = 0.35
-    length_weight: float = 0.23
     attested_skip: int = 40
     max_homophones: int = 60
 
@@ -161,10 +164,22 @@ def fuzzy_variants(syllable: str) -> set[str]:
     return {i + f for i in initials for f in finals} - {syllable}
 
 
+def context_totals(ngrams: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """For each 1- and 2-character context: (total count of the n-grams that extend it, distinct extensions)."""
+    totals: dict[str, list[int]] = {}
+    for gram, count in ngrams.items():
+        if len(gram) > 1:
+            entry = totals.setdefault(gram[:-1], [0, 0])
+            entry[0] += count
+            entry[1] += 1
+    return {ctx: (total, n) for ctx, (total, n) in totals.items()}
+
+
 class ZhScorer:
     """The character trigram model and the local word segmentation score."""
 
-    INDEX = ("unigram_total", "word_total", "by_reading", "confusion", "word_by_pinyin")
+    INDEX = ("unigram_total", "word_total", "by_reading", "confusion", "word_by_pinyin", "contexts",
+             "typed_total", "meant_total")
 
     def __init__(self, tables: ZhTables, params: ZhParams, index: dict | None = None):
         self.t = tables
@@ -181,7 +196,8 @@ class ZhScorer:
     def refresh(self) -> None:
         """Recompute totals and the pinyin indexes after the tables changed."""
         ngrams = self.t.ngrams
-        self.unigram_total = sum(c for g, c in ngrams.items() if len(g) == 1 and g not in "^$") or 1
+        self.unigram_total = sum(c for g, c in ngrams.items() if len(g) == 1 and g != "^") or 1
+        self.contexts = context_totals(ngrams)
         self.word_total = sum(self.t.words.values()) or 1
         self.by_reading: dict[str, list[str]] = {}
         common = [(c, ch) for ch, c in ngrams.items() if len(ch) == 1 and c >= self.p.min_char_count]
@@ -189,8 +205,12 @@ class ZhScorer:
             for reading in self.t.readings.get(ch, ()):
                 self.by_reading.setdefault(reading, []).append(ch)
         self.confusion: dict[str, dict[str, tuple[str, int]]] = {}
+        self.typed_total: dict[str, int] = {}
+        self.meant_total: dict[str, int] = {}
         for wrong, rights in self.t.confusion.items():
             for right, count in rights.items():
+                self.typed_total[wrong] = self.typed_total.get(wrong, 0) + count
+                self.meant_total[right] = self.meant_total.get(right, 0) + count
                 kind = "confusion" if self.reason(wrong, right) == "pinyin" else "shape"
                 if kind == "confusion" or count >= 2:
                     self.confusion.setdefault(wrong, {})[right] = (kind, count)
@@ -215,27 +235,28 @@ class ZhScorer:
         return [k.strip() for k in keys[:4]]
 
     def cond_logp(self, a: str, b: str, c: str) -> float:
-        """log P(c | a b), interpolated trigram -> bigram -> add-half unigram."""
-        g = self.t.ngrams
-        p = (g.get(c, 0) + 0.5) / (self.unigram_total + 0.5 * 20000)
-        cb = g.get(b, 0)
-        if cb:
-            lam = cb / (cb + self.p.context_k)
-            p = lam * g.get(b + c, 0) / cb + (1 - lam) * p
-            if a:
-                cab = g.get(a + b, 0)
-                if cab:
-                    lam = cab / (cab + self.p.context_k)
-                    p = lam * g.get(a + b + c, 0) / cab + (1 - lam) * p
-        return math.log(p)
+        """log P(c | a b): interpolated absolute discounting (Kneser-Ney style) trigram -> bigram -> add-half
+        unigram; the discount goes to the lower order in proportion to the distinct continuations seen."""
+        return math.log(self.cond_prob(a, b, c))
+
+    def cond_prob(self, a: str, b: str, c: str) -> float:
+        """P(c | a b), as `cond_logp` (a may be empty)."""
+        get, d = self.t.ngrams.get, self.p.discount
+        p = (get(c, 0) + 0.5) / (self.unigram_total + 10000.0)
+        ctx = self.contexts.get(b)
+        if ctx:
+            p = (max(get(b + c, 0) - d, 0) + d * ctx[1] * p) / ctx[0]
+            ctx = self.contexts.get(a + b) if a else None
+            if ctx:
+                p = (max(get(a + b + c, 0) - d, 0) + d * ctx[1] * p) / ctx[0]
+        return p
 
     def lm_window(self, padded: str, j: int, width: int = 1) -> float:
         """Sum of the log-probabilities of the trigram terms that involve padded[j:j + width]."""
-        total = 0.0
+        prob = 1.0
         for k in range(j, min(j + width + 2, len(padded))):
-            a = padded[k - 2] if k >= 2 else ""
-            total += self.cond_logp(a, padded[k - 1], padded[k])
-        return total
+            prob *= self.cond_prob(padded[k - 2] if k >= 2 else "", padded[k - 1], padded[k])
+        return math.log(prob)
 
     def word_logp(self, word: str) -> float | None:
         """log P(word) under the word unigram model, None for an unknown multi-character word."""
@@ -275,18 +296,20 @@ class ChineseCorrector:
         fixes: list[FixTuple] = []
         near_miss = -math.inf
         for match in CJK_RUN.finditer(text):
-            run_fixes, miss = self.correct_run(match.group())
+            run_fixes, miss = self.correct_run(match.group(), len(text))
             run_fixes += self._mixed_word_fix(text, match.start())
             fixes.extend((pos + match.start(), src, tgt, why, m) for pos, src, tgt, why, m in run_fixes)
             near_miss = max(near_miss, miss)
         return fixes, near_miss
 
-    def correct_run(self, run: str) -> tuple[list[FixTuple], float]:
-        """The best non-overlapping edits of one run whose score clears the threshold."""
+    def correct_run(self, run: str, text_length: int | None = None) -> tuple[list[FixTuple], float]:
+        """The best non-overlapping edits of one run (of a text of `text_length` characters) whose score clears
+        the threshold."""
         if len(run) < 2:
             return [], -math.inf
-        threshold = self.threshold_for(run)
-        scored = sorted(((self.score(c), c) for c in self.features(run)), key=lambda sc: -sc[0])
+        threshold = self.params.threshold
+        scored = sorted(((self.score(self.feature_vector(run, c, text_length or len(run))), c)
+                         for c in self.features(run)), key=lambda sc: -sc[0])
         fixes: list[FixTuple] = []
         taken: set[int] = set()
         for score, cand in scored:
@@ -300,19 +323,34 @@ class ChineseCorrector:
         near_miss = next((s - threshold for s, _ in scored if s < threshold), -math.inf)
         return sorted(fixes), near_miss
 
-    def threshold_for(self, run: str) -> float:
-        """Longer runs offer more places for a chance false alarm, so they need a higher score."""
-        return self.params.threshold + self.params.length_weight * max(0.0, math.log(len(run) / 8))
+    def score(self, vector: tuple[float, ...]) -> float:
+        """Log-odds that a candidate (as its feature vector) is the intended text."""
+        return self.params.bias + sum(w * x for w, x in zip(self.params.weights, vector, strict=True))
 
-    def score(self, cand: Candidate) -> float:
-        """Log-odds that the candidate is the intended text, before the threshold."""
-        p = self.params
-        prior = {"confusion": p.confusion_prior, "shape": p.shape_prior, "homophone": p.homophone_prior,
-                 "fuzzy": p.fuzzy_prior, "word": p.word_prior}[cand.kind]
-        if cand.count:
-            prior += p.confusion_per_log * math.log(cand.count)
-        return (p.lm_weight * cand.lm + p.seg_weight * cand.seg + prior
-                - p.attested_weight * math.log1p(cand.attested))
+    def feature_vector(self, run: str, cand: Candidate, text_length: int) -> tuple[float, ...]:
+        """The candidate's features, in the order of FEATURES."""
+        g, sc = self.tables.ngrams, self.scorer
+        i, target = cand.pos, cand.target
+        source = run[i:i + len(target)]
+        changed = run[:i] + target + run[i + len(target):]
+        pair = self.tables.confusion.get(source, {}).get(target, 0) if len(target) == 1 else 0
+        typed = pair / sc.typed_total[source] if pair else 0.0
+        meant = pair / sc.meant_total[target] if pair else 0.0
+        return (cand.lm, cand.seg, math.log1p(cand.attested), math.log1p(self._attested("^" + changed + "$", i + 1,
+                                                                                          len(target))),
+                math.log1p(pair), math.log(meant + 1e-4), math.log(typed + 1e-4), math.log1p(cand.count),
+                math.log1p(g.get(source[0], 0)), math.log1p(g.get(target[0], 0)), math.log(len(run)),
+                math.log(max(text_length, 1)), math.log1p(self._covering_word(run, i, len(target))),
+                math.log1p(self._covering_word(changed, i, len(target))), float(i == 0),
+                float(i + len(target) == len(run)), *(float(cand.kind == k) for k in KINDS))
+
+    def _covering_word(self, run: str, i: int, width: int) -> int:
+        """The highest count of a dictionary word (2-4 characters) that covers run[i:i + width]."""
+        words, best = self.tables.words, 0
+        for start in range(max(0, i - MAX_WORD + 1), i + 1):
+            for end in range(max(i + width, start + 2), min(len(run), start + MAX_WORD) + 1):
+                best = max(best, words.get(run[start:end], 0))
+        return best
 
     def _mixed_word_fix(self, text: str, start: int) -> list[FixTuple]:
         """A Latin-letter word such as 't恤' or 'u盘' typed with the wrong character (`t桖`)."""

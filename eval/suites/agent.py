@@ -119,6 +119,8 @@ def run(assistant: Any, dataset: Dataset, progress: bool = False, use_model: boo
     from assistant.agent import Agent
 
     agent = Agent(assistant, use_model=use_model, tool_calls=tool_calls)  # type: ignore[arg-type]
+    if any((c.user_id or "").startswith("demo-") for c in dataset.cases):
+        assistant.ensure_demo_users()  # the demo shoppers' synthetic histories, reset before every run
     passed = failed = 0
     per_check: dict[str, list[bool]] = {}
     turn_ms: list[float] = []
@@ -126,6 +128,7 @@ def run(assistant: Any, dataset: Dataset, progress: bool = False, use_model: boo
     turns = fallbacks = answered = model_turns = 0
     calls_valid = calls_total = 0
     failures: list[dict[str, Any]] = []
+    reasons: dict[str, int] = {}
     for case in dataset.cases:
         try:
             session = None
@@ -142,6 +145,9 @@ def run(assistant: Any, dataset: Dataset, progress: bool = False, use_model: boo
                 attempted = any(s.kind == "model" for s in last.trace)
                 model_turns += attempted
                 fallbacks += last.fallback is not None
+                if last.fallback:
+                    key = last.fallback.split("(")[0].strip()
+                    reasons[key] = reasons.get(key, 0) + 1
                 model_calls = [s for s in last.trace if s.kind == "model" and s.name == "search_catalog"]
                 calls_total += len(model_calls)
                 calls_valid += sum(1 for s in model_calls if s.error is None)
@@ -163,6 +169,7 @@ def run(assistant: Any, dataset: Dataset, progress: bool = False, use_model: boo
         "tool_call_validity": round(calls_valid / calls_total, 3) if calls_total else None,
         "model_tool_calls": calls_total,
         "fallback_rate": round(fallbacks / model_turns, 3) if model_turns else 0.0,
+        "fallback_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         "answered_rate": round(answered / turns, 3) if turns else 0.0,
         "turn_p50_ms": round(percentile(turn_ms, 50), 1) if turn_ms else None,
         "turn_p95_ms": round(percentile(turn_ms, 95), 1) if turn_ms else None,

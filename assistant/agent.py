@@ -410,14 +410,11 @@ class Agent:
             ]
             with turn.step("model", "search_catalog", {"attempt": attempt + 1}, source="model") as record:
                 try:
-                    model = self.assistant.chat_model
-                    bound = model.bind_tools([tool], tool_choice="search_catalog")
-                    reply = bound.invoke(messages, max_tokens=TOOL_CALL_TOKENS, temperature=0.0)
+                    calls = _search_calls(self.assistant.chat_model, tool, messages)
                 except Exception as exc:  # noqa: BLE001 - the model is optional here: the rules' search stands
                     record.error = _short(exc)
                     turn.notes.append(f"model tool call failed ({record.error}); using the rules' reading")
                     return None
-                calls = list(getattr(reply, "tool_calls", None) or [])
                 if not calls:
                     error = "no tool call in the reply"
                     record.error = error
@@ -492,6 +489,20 @@ def relaxed_note(relaxed: list[str], lang: str) -> str:
     if lang == "zh":
         return "没有同时满足所有条件的商品，已放宽：" + "、".join(_RELAXED_ZH.get(r, r) for r in relaxed)
     return "nothing matched every constraint, so these were relaxed: " + ", ".join(relaxed)
+
+
+def _search_calls(model: Any, tool: dict[str, Any], messages: list[Any]) -> list[dict[str, Any]]:
+    """The model's search_catalog call(s): a named tool call where the model binds tools (native on an
+    OpenAI-compatible server, grammar-constrained in llama.cpp), else JSON constrained to the arguments' schema."""
+    try:
+        bound = model.bind_tools([tool], tool_choice="search_catalog")
+    except NotImplementedError:
+        from assistant.llm import generate_json
+
+        args = generate_json(model, messages, SearchCatalogInput, retries=0, max_tokens=TOOL_CALL_TOKENS)
+        return [{"name": "search_catalog", "args": args}]
+    reply = bound.invoke(messages, max_tokens=TOOL_CALL_TOKENS, temperature=0.0)
+    return list(getattr(reply, "tool_calls", None) or [])
 
 
 def _search_tool_schema() -> dict[str, Any]:

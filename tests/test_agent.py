@@ -299,3 +299,19 @@ def test_sessions_in_the_database_survive_a_new_assistant(tmp_path, hash_embedde
     first = Agent(first_app, use_model=False).respond("wireless mouse")
     again = Agent(build(), use_model=False).respond("cheaper please", session_id=first.session_id)
     assert again.refinements == ["cheaper"] and all(c.category == "Mice" for c in again.products[:2])
+
+
+class JsonOnlyModel(ScriptedChatModel):
+    """A chat model without tool binding: the agent asks it for schema-constrained JSON instead."""
+
+    def bind_tools(self, tools, tool_choice=None, **kwargs):
+        raise NotImplementedError
+
+
+def test_model_without_tools_writes_the_call_as_constrained_json(app):
+    model = JsonOnlyModel(['{"query": "T恤", "colors": ["blue"], "price_max": 100}', "推荐 1. 蓝色条纹T恤。"])
+    turn = _agent(app, model, tool_calls="always").respond("蓝色T恤 100元以内")
+    assert model.calls[0]["response_format"]["type"] == "json_schema"
+    call = next(s for s in turn.trace if s.kind == "model" and s.name == "search_catalog")
+    assert call.error is None and call.args["price_max"] == 100
+    assert turn.filters.colors == ["blue"] and turn.used_model

@@ -226,6 +226,7 @@ class Agent:
             if proposed is not None:
                 search = _merge(proposed, search if action.certain else None)
         hits, used, relaxed = self._search(turn, search)
+        rewrites = self._expansions(turn, search, hits, used)
         cards = self._personalize(turn, search.text, hits)
         self._record_search(turn, turn.message)
         turn.state.search = search
@@ -240,7 +241,10 @@ class Agent:
                                                                                         for c in cards])
         return AgentTurn(**base, reply=reply, products=cards, used_model=used_model, fallback=fallback,
                          reply_replaced=replaced, filters=used, relaxed=relaxed, refinements=action.refinements,
-                         suggestions=suggestions_for(cards, used, lang), trace=turn.trace, notes=turn.notes)
+                         expansions=rewrites,
+                         suggestions=[*(Suggestion(label=r, message=r, kind="rewrite") for r in rewrites[:3]),
+                                      *suggestions_for(cards, used, lang)][:10],
+                         trace=turn.trace, notes=turn.notes)
 
     def _compare_turn(self, turn: _Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
         ids = list(action.product_ids)
@@ -335,6 +339,22 @@ class Agent:
             hits = [h for h in hits if h.product.id not in set(search.exclude_ids)]
             record.result = f"{len(hits)} products" + (f"; relaxed {', '.join(relaxed)}" if relaxed else "")
         return hits, used, relaxed
+
+    def _expansions(self, turn: _Turn, search: SearchState, hits: list[SearchHit],
+                    used: SearchFilters) -> list[str]:
+        """Verified rewrites of the search (cached; lexicon and query log, no model), offered as next steps."""
+        a = self.assistant
+        if not a.settings.expand_queries or not hits or not search.text:
+            return []
+        try:
+            with turn.step("tool", "expand_query", {"query": search.text}) as record:
+                _, accepted = a.expander_for(turn.state.user_id).search_expanded(
+                    search.text, hits, used, search.boost_categories or None, self.k)
+                record.result = ", ".join(r.text for r in accepted) or "no verified rewrite"
+        except ShopqueryError as exc:
+            turn.notes.append(f"query expansion unavailable ({_short(exc)})")
+            return []
+        return [r.text for r in accepted]
 
     def _personalize(self, turn: _Turn, query: str, hits: list[SearchHit]) -> list[ProductCard]:
         """Re-rank by the shopper's history (brands, categories, price band, items bought together) when the

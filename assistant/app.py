@@ -79,6 +79,17 @@ class Assistant:
         return load_or_train(default_checkpoint_dir(self.settings), progress=True)
 
     @cached_property
+    def expander(self) -> Any:
+        """Query expansion over the store: lexicon and query-log rewrites verified by retrieval (cached), the
+        model only when asked for."""
+        from tools.expansion import build_default_expander
+
+        return build_default_expander(self.store, self.settings.data_dir, self.embedder,
+                                      chat_model=lambda: self.chat_model, prompts=self.prompts,
+                                      log_paths=self.settings.expansion_log_paths,
+                                      log_size=self.settings.expansion_log_size)
+
+    @cached_property
     def history(self) -> Any:
         """The shopper history store (SQLite in DATA_DIR by default, any SQLAlchemy URL by setting)."""
         from tools.history import HistoryStore
@@ -125,7 +136,7 @@ class Assistant:
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
         result = ingest_file(self.store, Path(path), progress=progress)
-        for derived in ("attribute_parser", "corrector"):
+        for derived in ("attribute_parser", "corrector", "expander"):
             self.__dict__.pop(derived, None)
         return result
 
@@ -146,6 +157,8 @@ class Assistant:
             _ = self.corrector
         if self.settings.classify_intent:
             _ = self.intent_classifier
+        if self.settings.expand_queries and self.expander.query_log is not None:
+            _ = self.expander.query_log.vectors
         return time.perf_counter() - start
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
@@ -154,5 +167,21 @@ class Assistant:
         parser = self.attribute_parser if self.settings.parse_attributes else None
         corrector = self.corrector if self.settings.correct_spelling else None
         intent = self.intent_classifier if self.settings.classify_intent else None
+        expander = self.expander_for(user_id) if self.settings.expand_queries else None
         return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                             mode=mode, parser=parser, corrector=corrector, intent=intent)
+                             mode=mode, parser=parser, corrector=corrector, intent=intent, expander=expander)
+
+    def expander_for(self, user_id: str | None) -> Any:
+        """The expander, biased to a shopper's preferred brands and categories when their history has any."""
+        if not user_id:
+            return self.expander
+        from assistant.errors import ShopqueryError
+
+        try:
+            profile = self.history.profile(user_id, self.store.products_by_id)
+        except ShopqueryError:
+            return self.expander
+        if profile.is_empty:
+            return self.expander
+        return self.expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
+                                               "categories": [p.name for p in profile.preferred_categories[:3]]})

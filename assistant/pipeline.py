@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from assistant.types import QueryAnalysis, SearchFilters, SearchHit, StageTiming
+from assistant.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from assistant.validation import clean_query
 from tools.catalog_search import Mode, category_mask, search_catalog
 from tools.catalog_store import CatalogStore
@@ -28,6 +28,14 @@ RELAX_ORDER = (
     ("brand", {"brands": []}),
     ("category", {"categories": []}),
 )
+
+
+class Expander(Protocol):
+    """What the fast path needs from query expansion (tools/expansion.py: QueryExpander)."""
+
+    def search_expanded(self, text: str, hits: list[SearchHit], filters: SearchFilters | None = None,
+                        boost: list[str] | None = None,
+                        k: int = 10) -> tuple[list[SearchHit], list[Rewrite]]: ...
 
 
 class Stopwatch:
@@ -88,9 +96,9 @@ def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilter
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,
                   filters: SearchFilters | None = None, mode: Mode = "hybrid",
                   parser: AttributeParser | None = None, corrector: Corrector | None = None,
-                  intent: IntentClassifier | None = None) -> QueryAnalysis:
-    """Validate, correct, classify, normalise, parse attributes and search one query; raises InputError for
-    unusable input."""
+                  intent: IntentClassifier | None = None, expander: Expander | None = None) -> QueryAnalysis:
+    """Validate, correct, classify, normalise, parse attributes and search one query (with its verified
+    rewrites, fused, when an expander is given); raises InputError for unusable input."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
     predicted = watch.run("intent", lambda: intent.predict(query)) if intent is not None else None
@@ -109,11 +117,14 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     filters = filters or SearchFilters()
     text = (parsed.rest.strip() if parsed is not None else "") or normalized
     hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode, boost))
+    expansions: list[Rewrite] = []
+    if expander is not None and hits and mode == "hybrid":
+        hits, expansions = watch.run("expand", lambda: expander.search_expanded(text, hits, used, boost, k))
     analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
                              corrected_query=searched if searched != query else None,
                              correction=fixed.model_dump() if fixed is not None else None,
                              intent=predicted.model_dump() if predicted is not None else None,
-                             timings=watch.timings, relaxed=relaxed,
+                             timings=watch.timings, relaxed=relaxed, expansions=expansions,
                              attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None)
     if searched != query:
         analysis.notes.append(f"showing results for '{searched}'; search instead for '{query}'")

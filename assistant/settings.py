@@ -7,10 +7,10 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from assistant.errors import ConfigError
 
@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     parse_attributes: bool = Field(default=True, description="turn parsed attributes into search filters")
     correct_spelling: bool = Field(default=True, description="search with the spell-corrected query")
     classify_intent: bool = Field(default=True, description="predict the query's intent in the fast path")
+    expand_queries: bool = Field(default=True, description="search verified rewrites too (lexicon, query log)")
+    expansion_log_paths: list[Path] | None = Field(default=None, description="query logs for expansion "
+                                                   "(default: the shipped zh and en logs)")
+    expansion_log_size: int = Field(default=20_000, ge=0, le=1_000_000, description="queries read per log")
     intent_dir: Path | None = Field(default=None, description="intent checkpoint (default: trained by set-up)")
 
     # limits
@@ -68,6 +72,38 @@ class Settings(BaseSettings):
                                     "follow-up (auto), on every search turn (always), or never")
     agent_timeout_s: float = Field(default=20.0, gt=0, description="deadline for the model's reply in a turn")
     sessions: Literal["memory", "database"] = Field(default="memory", description="where chat sessions live")
+
+    # HTTP API
+    api_host: str = Field(default="127.0.0.1", description="address `shopquery serve` binds to")
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="API keys (comma-separated); required on a non-loopback host")
+    api_max_body_bytes: int = Field(default=262_144, ge=1024, le=64 * 1024 * 1024,
+                                    description="larger request bodies get 413")
+    api_rate_limit: int = Field(default=120, ge=0, description="requests per minute per API key (or client "
+                                                                "address without keys); 0 turns it off")
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS (comma-separated); none by default")
+    api_model_concurrency: int = Field(default=1, ge=1, le=64, description="chat turns served at once")
+    api_queue_timeout_s: float = Field(default=1.0, ge=0, le=600,
+                                       description="how long a chat turn waits for a free slot before 503")
+
+    @field_validator("api_keys", "api_cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            value = [v.strip() if isinstance(v, str) else v for v in value]
+            return [v for v in value if v != ""]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _strong_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        if any(len(k.get_secret_value()) < 16 for k in keys):
+            raise ValueError("every API key must be at least 16 characters long (e.g. `openssl rand -hex 24`)")
+        return keys
 
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:

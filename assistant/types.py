@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -77,6 +77,20 @@ class StageTiming(BaseModel):
     ms: float
 
 
+class Rewrite(BaseModel):
+    """A rewrite of a query and how retrieval judged it: relevance (do its results stay on the original's intent,
+    0-1), increment (share of its top results that are new and on intent), hits (products it matches by words)."""
+
+    text: str
+    source: Literal["lexicon", "querylog", "llm"]
+    relevance: float = 0.0
+    increment: float = 0.0
+    hits: int = 0
+    score: float = 0.0
+    accepted: bool = False
+    reason: str = ""
+
+
 class QueryAnalysis(BaseModel):
     """The fast path's result. Later stages (correction, attributes, intent, expansion) add fields here."""
 
@@ -89,6 +103,7 @@ class QueryAnalysis(BaseModel):
     attributes: dict[str, Any] | None = Field(default=None, description="slots parsed from the query")
     relaxed: list[str] = Field(default_factory=list, description="filters dropped because nothing matched")
     products: list[SearchHit] = Field(default_factory=list)
+    expansions: list[Rewrite] = Field(default_factory=list, description="verified rewrites searched with the query")
     timings: list[StageTiming] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 

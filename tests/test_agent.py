@@ -52,7 +52,7 @@ class KeywordIntent:
 
 @pytest.fixture
 def app(tmp_path, hash_embedder):
-    assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False))
+    assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, expansion_log_size=300))
     assistant.__dict__["embedder"] = hash_embedder
     assistant.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
     assistant.__dict__["intent_classifier"] = KeywordIntent()
@@ -71,7 +71,7 @@ def test_chinese_conversation_refines_the_search_turn_by_turn(app):
     first = agent.respond("我想买件T恤")
     assert first.action == "search" and first.products
     assert all(c.category == "T恤" for c in first.products[:3])
-    assert first.tools_called() == ["classify_intent", "parse_attributes", "search_catalog"]
+    assert first.tools_called() == ["classify_intent", "parse_attributes", "search_catalog", "expand_query"]
 
     second = agent.respond("蓝色的, 100块以内", session_id=first.session_id)
     assert second.refinements == ["constraints"]
@@ -288,7 +288,8 @@ def test_order_question_shows_the_shoppers_recent_items(app):
 
 def test_sessions_in_the_database_survive_a_new_assistant(tmp_path, hash_embedder):
     def build():
-        a = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, sessions="database"))
+        a = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, sessions="database",
+                               expansion_log_size=300))
         a.__dict__["embedder"] = hash_embedder
         a.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
         a.__dict__["intent_classifier"] = KeywordIntent()

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from tests.test_pipeline import FixedIntent, OneFixCorrector
 from tools.attributes import AttributeParser
 from tools.catalog_store import CatalogStore
+from tools.expansion import build_default_expander
 from tools.history import HistoryStore
 from tools.recommend import ModelCache
 from tools.registry import TOOL_NAMES, build_tools
@@ -16,7 +17,8 @@ def test_registry_binds_every_tool_to_the_assistant_resources(tmp_path, hash_emb
     history = HistoryStore(data_dir=tmp_path)
     assistant = SimpleNamespace(store=store, corrector=OneFixCorrector(), intent_classifier=FixedIntent(),
                                 attribute_parser=AttributeParser.from_products(small_catalog), history=history,
-                                item_model=ModelCache(history))
+                                item_model=ModelCache(history),
+                                expander=build_default_expander(store, tmp_path, log_paths=[]))
     tools = build_tools(assistant)
     assert tuple(tools) == TOOL_NAMES
     for tool in tools.values():
@@ -26,6 +28,7 @@ def test_registry_binds_every_tool_to_the_assistant_resources(tmp_path, hash_emb
     assert tools["get_product"].invoke({"product_id": "3"})["title"].startswith("HP Pavilion")
     assert len(tools["compare_products"].invoke({"product_ids": ["1", "8"]})["products"]) == 2
     assert tools["recommend_products"].invoke({"query": "mouse", "user_id": "u1", "k": 2})
+    assert tools["expand_query"].invoke({"query": "wireless mouse"})["query"] == "wireless mouse"
     assert tools["correct_spelling"].invoke({"query": "wireless moose"})["corrected"] == "wireless mouse"
     assert tools["parse_attributes"].invoke({"query": "蓝色T恤 100元以内"})["price_max"] == 100
     assert tools["classify_intent"].invoke({"query": "我的订单到哪了"})["label"] == "order_status"

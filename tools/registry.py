@@ -7,13 +7,14 @@ from typing import Any
 
 from tools.attributes import make_attributes_tool
 from tools.catalog_search import make_search_tool
+from tools.expansion import make_expand_tool
 from tools.intent import make_intent_tool
 from tools.products import make_product_tools
 from tools.recommend import make_history_tool, make_recommend_tool
 from tools.spelling import make_spelling_tool
 
 TOOL_NAMES = ("correct_spelling", "parse_attributes", "classify_intent", "search_catalog", "recommend_products",
-              "lookup_user_history", "get_product", "compare_products")
+              "lookup_user_history", "get_product", "compare_products", "expand_query")
 
 
 def build_tools(assistant: Any) -> dict[str, Any]:
@@ -26,5 +27,6 @@ def build_tools(assistant: Any) -> dict[str, Any]:
         make_recommend_tool(assistant.store, assistant.history, assistant.item_model),
         make_history_tool(assistant.history, assistant.store),
         *make_product_tools(assistant.store),
+        make_expand_tool(assistant.expander),
     ]
     return {tool.name: tool for tool in tools}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SUITES = ("retrieval", "attributes", "spelling", "intent")
+SUITES = ("retrieval", "attributes", "spelling", "intent", "expansion", "agent")
 
 
 def get_suite(name: str) -> ModuleType:

@@ -127,6 +127,7 @@ class _Turn:
         self.trace: list[TraceStep] = []
         self.notes: list[str] = []
         self.first_token_ms: float | None = None
+        self.correct = True
 
     @contextmanager
     def step(self, kind: str, name: str, args: dict[str, Any] | None = None,
@@ -170,8 +171,10 @@ class Agent:
 
     # ------------------------------------------------------------------ public
     def respond(self, message: str | bytes, session_id: str | None = None, user_id: str | None = None,
-                on_token: Callable[[str], None] | None = None) -> AgentTurn:
-        """Answer one message in a session (a new session when no id is given); InputError for unusable input."""
+                on_token: Callable[[str], None] | None = None, *,
+                correct_spelling: bool | None = None) -> AgentTurn:
+        """Answer one message in a session (a new session when no id is given); InputError for unusable input.
+        `correct_spelling=False` searches the words as typed ("search instead for …")."""
         text = clean_query(message, self.assistant.settings.max_query_chars)
         sessions = self.assistant.sessions
         session_id = session_id or uuid.uuid4().hex
@@ -180,6 +183,7 @@ class Agent:
             state.user_id = user_id
         state.lang = language_of(text) if any(ch.isalpha() for ch in text) else state.lang
         turn = _Turn(text, state, on_token)
+        turn.correct = self.assistant.settings.correct_spelling if correct_spelling is None else correct_spelling
         result = self._run(turn)
         state.remember("user", text)
         state.remember("assistant", result.reply)
@@ -196,7 +200,7 @@ class Agent:
                             lambda: a.intent_classifier.predict(turn.message)) if settings.classify_intent else None
         label = intent.label if intent is not None else None
         corrected = turn.message
-        if settings.correct_spelling:
+        if turn.correct:
             fixed = self._tool(turn, "correct_spelling", {"query": turn.message},
                                lambda: a.corrector.correct(turn.message))
             if fixed.changed:

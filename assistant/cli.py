@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tool-calls", choices=["auto", "always", "never"], default=None,
                    help="agent suite: when the model writes the search call (default: the setting)")
     _add_history_parser(sub)
+    _add_ui_parser(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -75,6 +77,24 @@ def _add_history_parser(sub) -> None:
     s.add_argument("-n", type=int, default=10, help="how many latest events to list")
     s.add_argument("--json", action="store_true", help="print the profile and events as JSON")
     hist.add_parser("seed-demo", help="give the demo shoppers their synthetic histories (re-seeding resets them)")
+
+
+def _add_serve_parser(sub) -> None:
+    """`shopquery serve`: the HTTP API."""
+    p = sub.add_parser("serve", help="serve the HTTP API (analyze, chat, OpenAI-compatible chat, events)")
+    p.add_argument("--host", default=None, help="address to bind (default: SHOPQUERY_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: SHOPQUERY_API_PORT, 8080)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _add_ui_parser(sub) -> None:
+    """`shopquery ui`: the Gradio chat widget."""
+    p = sub.add_parser("ui", help="the chat widget in the browser (Gradio), on 127.0.0.1 by default")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--user", default=None, help="start as this shopper (demo users are listed in the page)")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="turns answered at once (1 for the embedded model; more for a model server)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,12 +282,50 @@ def _history_seed_demo(settings, history, args) -> int:
     return 0
 
 
+def cmd_serve(settings, args) -> int:
+    """shopquery serve [--host H] [--port P]"""
+    from assistant.api import serve
+
+    serve(settings, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 HISTORY_COMMANDS = {"record": _history_record, "show": _history_show, "seed-demo": _history_seed_demo}
 
 
 COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
             "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling,
-            "train-intent": cmd_train_intent, "history": cmd_history}
+            "train-intent": cmd_train_intent, "history": cmd_history,
+            "serve": cmd_serve}
+
+def cmd_ui(settings, args) -> int:
+    """shopquery ui [--host 127.0.0.1] [--port 7860] [--user ID]"""
+    from assistant.app import Assistant
+    from assistant.ui import launch
+
+    assistant = Assistant(settings)
+    loaded = assistant.ensure_catalog()
+    _ensure_demo_histories(assistant, force=loaded is not None)
+    print(f"(loaded in {assistant.warm_up():.1f} s)", file=sys.stderr)
+    launch(assistant, host=args.host, port=args.port, user_id=args.user, concurrency=max(1, args.concurrency))
+    return 0
+
+
+def _ensure_demo_histories(assistant, force: bool) -> None:
+    """Give the demo shoppers their synthetic histories when none of them has one yet (or `force`)."""
+    from tools.demo_users import load_demo_users
+
+    try:
+        if not force and any(assistant.history.events(u.id, 1) for u in load_demo_users()):
+            return
+        seeded = assistant.ensure_demo_users()
+        print(f"(seeded {sum(seeded.values())} synthetic history events for {len(seeded)} demo users)",
+              file=sys.stderr)
+    except ShopqueryError as exc:
+        print(f"(demo users not available: {exc})", file=sys.stderr)
+
+
+COMMANDS["ui"] = cmd_ui
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -316,3 +316,20 @@ def test_model_without_tools_writes_the_call_as_constrained_json(app):
     call = next(s for s in turn.trace if s.kind == "model" and s.name == "search_catalog")
     assert call.error is None and call.args["price_max"] == 100
     assert turn.filters.colors == ["blue"] and turn.used_model
+
+
+def test_search_instead_for_the_words_as_typed(app):
+    class OneFix:
+        def correct(self, text):
+            from tools.spelling import CorrectedQuery
+
+            fixed = text.replace("mouze", "mouse")
+            return CorrectedQuery(original=text, corrected=fixed, confidence=1.0)
+
+    app.settings.correct_spelling = True
+    app.__dict__["corrector"] = OneFix()
+    agent = _agent(app)
+    fixed = agent.respond("wireless mouze")
+    assert fixed.corrected_query == "wireless mouse" and "correct_spelling" in fixed.tools_called()
+    literal = agent.respond("wireless mouze", correct_spelling=False)
+    assert literal.corrected_query is None and "correct_spelling" not in literal.tools_called()

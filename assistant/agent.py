@@ -626,6 +626,9 @@ def _summary(value: Any) -> str:
         return f"{value.label} ({value.probability:.2f})"
     if hasattr(value, "corrected") and hasattr(value, "changed"):
         return f"-> {value.corrected}" if value.changed else "no change"
+    if hasattr(value, "event_count") and hasattr(value, "preferred_brands"):
+        brands = ", ".join(p.name for p in value.preferred_brands[:3]) or "-"
+        return f"{value.event_count} events; brands: {brands}; {len(value.recent_queries)} recent queries"
     if hasattr(value, "to_filters"):
         slots = value.model_dump(exclude={"spans", "rest"}, exclude_defaults=True)
         return json.dumps(slots, ensure_ascii=False) if slots else "no attributes"

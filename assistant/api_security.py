@@ -1,0 +1,242 @@
+"""Guards of the HTTP API: API keys, per-client rate limits, a request body limit and a bounded number of chat
+turns running at once. None of them logs or returns a key."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import SecretStr
+
+from assistant.errors import ConfigError
+
+ASGIApp = Callable[..., Any]
+
+
+class ApiError(Exception):
+    """An error the API answers with `{"error": {...}}` and this status."""
+
+    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.headers = headers or {}
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, keys: list[SecretStr]) -> None:
+    """Refuse to serve on a reachable address without API keys."""
+    if not keys and not is_loopback(host):
+        raise ConfigError(f"refusing to serve on {host} without API keys: set SHOPQUERY_API_KEYS (comma-separated, "
+                          "16+ characters each), or bind to 127.0.0.1")
+
+
+class KeyChecker:
+    """Checks presented keys against the configured ones in constant time; knows keys only by a short digest."""
+
+    def __init__(self, keys: list[SecretStr]):
+        self._keys = [k.get_secret_value().encode("utf-8") for k in keys]
+
+    @property
+    def required(self) -> bool:
+        """Whether requests must carry a key."""
+        return bool(self._keys)
+
+    def identify(self, presented: str | None) -> str | None:
+        """A stable, non-reversible id of the matching key, or None when no key matches."""
+        if not presented or not self._keys:
+            return None
+        given = presented.encode("utf-8")
+        matches = [hmac.compare_digest(given, key) for key in self._keys]  # every key compared, no early exit
+        if not any(matches):
+            return None
+        return "key:" + hashlib.sha256(given).hexdigest()[:12]
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests of burst, refilled evenly over a minute."""
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.max_clients = max_clients
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> float:
+        """Spend one request; 0.0 when allowed, else the seconds until the next one is."""
+        if self.per_minute <= 0:
+            return 0.0
+        rate = self.per_minute / 60.0
+        now = self.clock()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[client] = (tokens, now)
+                return (1.0 - tokens) / rate
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > self.max_clients:
+                self._forget_full(now, rate)
+        return 0.0
+
+    def _forget_full(self, now: float, rate: float) -> None:
+        """Drop the buckets that have refilled completely (they hold no information)."""
+        for client, (tokens, last) in list(self._buckets.items()):
+            if tokens + (now - last) * rate >= self.per_minute:
+                del self._buckets[client]
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """A Retry-After header (whole seconds, at least 1)."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+class SlotsBusy(ApiError):
+    """Every chat slot stayed busy for the whole queue timeout."""
+
+
+class ModelSlots:
+    """At most `capacity` chat turns run at once, each in a worker thread; a turn that cannot get a slot within
+    `wait_s` is refused at once instead of piling up. A slot is freed when its worker finishes, even if the client
+    has gone away (the model is busy until then)."""
+
+    def __init__(self, capacity: int, wait_s: float):
+        self.capacity = capacity
+        self.wait_s = wait_s
+        self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="shopquery-turn")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self.busy = 0
+        self.waiting = 0
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._loop is not loop:
+            self._loop, self._sem, self.busy, self.waiting = loop, asyncio.Semaphore(self.capacity), 0, 0
+        return self._sem
+
+    async def _acquire(self, sem: asyncio.Semaphore) -> None:
+        if not sem.locked():
+            await sem.acquire()
+            return
+        if self.wait_s > 0:
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(sem.acquire(), timeout=self.wait_s)
+                return
+            except TimeoutError:
+                pass
+            finally:
+                self.waiting -= 1
+        raise SlotsBusy(503, "overloaded", f"all {self.capacity} chat slot(s) are busy; retry shortly",
+                        retry_after(self.wait_s))
+
+    async def start(self, fn: Callable[[], Any], on_done: Callable[[], None] | None = None) -> asyncio.Future:
+        """Run `fn` in a worker thread once a slot is free; SlotsBusy when none frees up in time."""
+        sem = self._semaphore()
+        await self._acquire(sem)
+        self.busy += 1
+
+        def release(_: Any) -> None:
+            self.busy -= 1
+            sem.release()
+            if on_done is not None:
+                on_done()
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, fn)
+        future.add_done_callback(release)
+        return future
+
+    def close(self) -> None:
+        """Stop the workers once the running turns finish."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def error_json(status: int, kind: str, message: str) -> bytes:
+    """The JSON body of an error response."""
+    return json.dumps({"error": {"type": kind, "message": message, "code": status}}).encode("utf-8")
+
+
+async def send_error(send: Callable[..., Any], status: int, kind: str, message: str) -> None:
+    """Answer an ASGI request with an error body (used before routing)."""
+    body = error_json(status, kind, message)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies over `max_bytes` get 413 before the application reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await send_error(send, 400, "invalid_request", "the Content-Length header is not a number")
+                return
+            if int(declared) > self.max_bytes:
+                await send_error(send, 413, "too_large", self._too_large())
+                return
+        body = await self._read(receive)
+        if body is None:
+            await send_error(send, 413, "too_large", self._too_large())
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes (setting SHOPQUERY_API_MAX_BODY_BYTES)"
+
+    async def _read(self, receive: Callable[..., Any]) -> bytes | None:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Callable[..., Any]) -> Callable[..., Any]:
+    sent = False
+
+    async def replayed() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # later calls wait for the disconnect, as the server would
+
+    return replayed

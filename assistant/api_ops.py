@@ -86,7 +86,7 @@ class Warmup:
         try:
             if a.ensure_catalog(progress=False) is not None:
                 a.ensure_demo_users()
-            seconds = a.warm_up()
+            seconds = a.warm_up(model=True)
             _ = a.agent
             log.info("warmed up in %.1f s", seconds)
             self.state = "done"

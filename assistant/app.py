@@ -146,9 +146,12 @@ class Assistant:
             return None
         return self.ingest(DEMO_CATALOG, progress=progress)
 
-    def warm_up(self) -> float:
-        """Load the store, its index, the embedder and the parser now rather than on the first query; seconds."""
+    def warm_up(self, model: bool = False) -> float:
+        """Load the store, its index, the embedder, the parser (and with `model`, the chat model, running one
+        short generation so its weights are paged in) now rather than on the first query; seconds."""
         start = time.perf_counter()
+        if model:
+            self._warm_model()
         _ = self.store.index
         self.embedder.embed_queries(["warm up"])
         if self.settings.parse_attributes:
@@ -160,6 +163,15 @@ class Assistant:
         if self.settings.expand_queries and self.expander.query_log is not None:
             _ = self.expander.query_log.vectors
         return time.perf_counter() - start
+
+    def _warm_model(self) -> None:
+        import contextlib
+
+        from assistant.errors import ShopqueryError
+
+        # an unavailable model is reported by the turn that needs it (and the fast path answers)
+        with contextlib.suppress(ShopqueryError):
+            self.chat_model.invoke([("user", "hi")], max_tokens=1)
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
                 filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:

@@ -157,6 +157,7 @@ def cmd_chat(settings, args) -> int:
                       file=sys.stderr)
         except ShopqueryError as exc:
             print(f"(demo users not available: {exc})", file=sys.stderr)
+    print(f"(loaded in {assistant.warm_up(model=True):.1f} s)", file=sys.stderr)
     return chat_loop(assistant, max_tokens=args.max_tokens, user_id=args.user, trace=not args.no_trace)
 
 
@@ -306,7 +307,7 @@ def cmd_ui(settings, args) -> int:
     assistant = Assistant(settings)
     loaded = assistant.ensure_catalog()
     _ensure_demo_histories(assistant, force=loaded is not None)
-    print(f"(loaded in {assistant.warm_up():.1f} s)", file=sys.stderr)
+    print(f"(loaded in {assistant.warm_up(model=True):.1f} s)", file=sys.stderr)
     launch(assistant, host=args.host, port=args.port, user_id=args.user, concurrency=max(1, args.concurrency))
     return 0
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.model_copy(update={"llm_model": args.model})
     assistant = Assistant(settings)
     assistant.ensure_catalog()
-    load_s = assistant.warm_up()
+    load_s = assistant.warm_up(model=True)
     start = time.perf_counter()
     assistant.chat_model.ensure_ready()
     model_load_s = time.perf_counter() - start

@@ -54,7 +54,8 @@ def test_analyze_json_filters_and_corrects(env):
     assert result["products"], "expected black toner under $100 in the first 120 English products"
     for hit in result["products"]:
         assert hit["product"]["price"] <= 100 and hit["product"]["color"] == "black"
-    assert [t["stage"] for t in result["timings"]][-1] == "search"
+    assert [t["stage"] for t in result["timings"]][-2:] == ["search", "expand"]
+    assert isinstance(result["expansions"], list)
     assert result["intent"]["label"] == "product_search"
     refund = json.loads(run(env, "analyze", "我要退货退款", "--json").stdout)
     assert refund["intent"]["label"] == "return_refund"

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     llm_model_name: str | None = Field(default=None, description="model name on that server")
     llm_api_key: str = "not-needed"
     llm_threads: int = Field(default=2, ge=1, le=256)
-    llm_context: int = Field(default=4096, ge=512, le=131072)
+    llm_context: int = Field(default=2048, ge=512, le=131072, description="the embedded model's context window; "
+                                                                          "turn prompts stay under 1,000 tokens")
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_json_constraint: Literal["response_format", "structured_outputs"] = Field(
         default="response_format", description="how JSON schemas are sent to an OpenAI-compatible server")

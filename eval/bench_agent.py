@@ -77,6 +77,15 @@ def fast_path(assistant: Assistant, runs: int) -> dict[str, Any]:
     return {"turns": len(whole), "turn_ms": _stats(whole)}
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (or JSON)."""
     args = parse_args(argv)
@@ -97,13 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             Agent(assistant, tool_calls="always", reply_tokens=args.reply_tokens), args.runs),
     }
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = current_rss_mb()
     result = {"model": settings.llm_model, "threads": settings.llm_threads, "warm_up_s": round(load_s, 2),
-              "model_load_s": round(model_load_s, 2), "peak_rss_mb": round(peak_rss_mb), "rows": rows}
+              "model_load_s": round(model_load_s, 2), "peak_rss_mb": round(peak_rss_mb),
+              "rss_after_mb": round(rss_mb), "rows": rows}
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
     print(f"model {result['model']}, {result['threads']} threads; warm-up {result['warm_up_s']} s, "
-          f"model load {result['model_load_s']} s; peak RSS {result['peak_rss_mb']} MB")
+          f"model load {result['model_load_s']} s; RSS after the turns {result['rss_after_mb']} MB "
+          f"(peak while loading {result['peak_rss_mb']} MB)")
     print(f"{'configuration':<46} {'turns':>5} {'first p50':>10} {'first p95':>10} {'turn p50':>9} {'turn p95':>9}"
           f" {'fallbacks':>9}")
     for name, row in rows.items():

@@ -198,6 +198,7 @@ def _for_inference(network: Any, precision: str) -> Any:
         return network.to(torch.bfloat16)
     if precision != "int8":
         return network
+    _halve_word_embeddings(network)
     import warnings
 
     try:
@@ -209,6 +210,15 @@ def _for_inference(network: Any, precision: str) -> Any:
                                                           inplace=True)
     except (AttributeError, RuntimeError):
         return network
+
+
+def _halve_word_embeddings(network: Any) -> None:
+    """Keep the 250k x 384 word-embedding table in fp16 (half the memory of fp32); looked-up rows are cast back
+    to fp32 before the rest of the network."""
+    torch = _torch()
+    table = network.encoder.embeddings.word_embeddings
+    table.weight.data = table.weight.data.to(torch.float16)
+    table.register_forward_hook(lambda _module, _inputs, output: output.float())
 
 
 def _blank_prediction() -> IntentPrediction:

@@ -324,9 +324,7 @@ class Agent:
         return self.assistant.attribute_parser.parse(text) if self.assistant.settings.parse_attributes else None
 
     def _product(self, product_id: str) -> Product | None:
-        index = self.assistant.store.index
-        row = index.row_of.get(product_id)
-        return index.products[row] if row is not None else None
+        return next(iter(self.assistant.store.products_by_id([product_id])), None)
 
     def _search(self, turn: _Turn, search: SearchState, k: int | None = None) -> tuple[list[SearchHit],
                                                                                         SearchFilters, list[str]]:

@@ -133,16 +133,13 @@ def is_vague(text: str, parsed: Any) -> bool:
     return len(_FILLER.sub("", text.lower())) < 2
 
 
-def _below_median_price(products: list[Product]) -> float | None:
-    prices = [p.price for p in products if p.price]
-    if not prices:
-        return None
-    return round(statistics.median(prices) * 0.999, 2)
-
-
-def _above_median_price(products: list[Product]) -> float | None:
-    prices = [p.price for p in products if p.price]
-    return round(statistics.median(prices) * 1.001, 2) if prices else None
+def _price_bound(base: Product | None, shown: list[Product], factor: float) -> float | None:
+    """A price just past the referenced product's (or the median of what was shown): factor < 1 for "cheaper",
+    > 1 for "pricier"; None when nothing shown has a price."""
+    if base is not None and base.price:
+        return round(base.price * factor, 2)
+    prices = [p.price for p in shown if p.price]
+    return round(statistics.median(prices) * factor, 2) if prices else None
 
 
 def _with_parsed(state: SearchState, parsed: Any) -> SearchState:
@@ -240,16 +237,14 @@ def _follow_up(state: SessionState, current: SearchState, text: str, parsed: Any
         search.filters.exclude_brands = sorted({*search.filters.exclude_brands, *brands})
     if _CHEAPER.search(text):
         changes.append("cheaper")
-        limit = base.price * 0.999 if base is not None and base.price else _below_median_price(state.shown)
+        limit = _price_bound(base, state.shown, 0.999)
         if limit is not None:
-            search.filters.price_max = round(limit, 2)
-            search.filters.price_min = None
+            search.filters.price_max, search.filters.price_min = limit, None
     elif _PRICIER.search(text):
         changes.append("pricier")
-        floor = base.price * 1.001 if base is not None and base.price else _above_median_price(state.shown)
+        floor = _price_bound(base, state.shown, 1.001)
         if floor is not None:
-            search.filters.price_min = round(floor, 2)
-            search.filters.price_max = None
+            search.filters.price_min, search.filters.price_max = floor, None
     if _SIMILAR.search(text) and base is not None:
         changes.append("similar")
         search.text, search.exclude_ids = base.title, [base.id]

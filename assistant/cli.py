@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="train on at most N examples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset")
+    p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset (`eval run|compare -h`: suite files, "
+                                    "prompt variants x models, run comparison)")
     p.add_argument("suite")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--catalog", type=Path, default=None, help="ingest this catalog into a separate store first")
@@ -99,7 +100,11 @@ def _add_ui_parser(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) > 1 and argv[0] == "eval" and argv[1] in EVAL_ACTIONS:
+        args = argparse.Namespace(command="eval-action", action=argv[1], rest=argv[2:])
+    else:
+        args = _parser().parse_args(argv)
     try:
         from assistant.settings import load_settings
 
@@ -159,6 +164,16 @@ def cmd_chat(settings, args) -> int:
             print(f"(demo users not available: {exc})", file=sys.stderr)
     print(f"(loaded in {assistant.warm_up(model=True):.1f} s)", file=sys.stderr)
     return chat_loop(assistant, max_tokens=args.max_tokens, user_id=args.user, trace=not args.no_trace)
+
+
+EVAL_ACTIONS = ("run", "compare")  # `shopquery eval run|compare ...`; any other word is a legacy suite name
+
+
+def cmd_eval_action(settings, args) -> int:
+    """shopquery eval run SUITE_OR_DIR ... | shopquery eval compare RUN_A RUN_B ... (see eval/commands.py)"""
+    from eval.commands import eval_action
+
+    return eval_action(settings, args.action, args.rest)
 
 
 def cmd_eval(settings, args) -> int:
@@ -295,6 +310,7 @@ HISTORY_COMMANDS = {"record": _history_record, "show": _history_show, "seed-demo
 
 
 COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
+            "eval-action": cmd_eval_action,
             "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling,
             "train-intent": cmd_train_intent, "history": cmd_history,
             "serve": cmd_serve}

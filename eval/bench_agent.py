@@ -1,7 +1,7 @@
 """Benchmark a conversation turn: time to the first streamed token and the whole turn, with the embedded model,
 against the fast path (no model) in the same run; peak memory (RSS) of the process.
 
-    .venv/bin/python eval/bench_agent.py --runs 2 [--model qwen2.5-coder-1.5b] [--json]
+    .venv/bin/python -m eval.bench_agent --runs 2 [--model qwen2.5-coder-1.5b] [--only fast,templated,auto] [--json]
 
 Uses the configured data dir (the demo catalog is loaded if the store is empty)."""
 
@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=2, help="times each conversation is played per configuration")
     p.add_argument("--model", default=None, help="bundled model name (default: the setting)")
     p.add_argument("--reply-tokens", type=int, default=160)
+    p.add_argument("--only", default=",".join(CONFIGS), help=f"comma-separated configurations to run, of: "
+                   f"{', '.join(CONFIGS)} (default: all)")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
 
@@ -77,6 +79,16 @@ def fast_path(assistant: Assistant, runs: int) -> dict[str, Any]:
     return {"turns": len(whole), "turn_ms": _stats(whole)}
 
 
+CONFIGS = {
+    "fast": ("fast path (analyze, baseline)", lambda a, args: fast_path(a, args.runs)),
+    "templated": ("agent, templated reply (no model)", lambda a, args: play(Agent(a, use_model=False), args.runs)),
+    "auto": ("agent + model reply (tool_calls=auto)",
+             lambda a, args: play(Agent(a, reply_tokens=args.reply_tokens), args.runs)),
+    "always": ("agent + model search call + reply (always)",
+               lambda a, args: play(Agent(a, tool_calls="always", reply_tokens=args.reply_tokens), args.runs)),
+}
+
+
 def current_rss_mb() -> float:
     """Resident memory of this process now (Linux /proc), in MB."""
     with open("/proc/self/status", encoding="ascii") as fh:
@@ -98,13 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     assistant.chat_model.ensure_ready()
     model_load_s = time.perf_counter() - start
-    rows = {
-        "fast path (analyze, baseline)": fast_path(assistant, args.runs),
-        "agent, templated reply (no model)": play(Agent(assistant, use_model=False), args.runs),
-        "agent + model reply (tool_calls=auto)": play(Agent(assistant, reply_tokens=args.reply_tokens), args.runs),
-        "agent + model search call + reply (always)": play(
-            Agent(assistant, tool_calls="always", reply_tokens=args.reply_tokens), args.runs),
-    }
+    wanted = [c.strip() for c in args.only.split(",") if c.strip()]
+    unknown = sorted(set(wanted) - set(CONFIGS))
+    if unknown:
+        raise SystemExit(f"unknown configuration(s): {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    rows = {CONFIGS[c][0]: CONFIGS[c][1](assistant, args) for c in CONFIGS if c in wanted}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_mb = current_rss_mb()
     result = {"model": settings.llm_model, "threads": settings.llm_threads, "warm_up_s": round(load_s, 2),

@@ -10,7 +10,7 @@ from typing import Any
 from assistant.app import Assistant
 from assistant.errors import InputError
 from assistant.settings import Settings
-from eval.datasets import load_jsonl
+from eval.datasets import Dataset, load_jsonl
 from eval.suites import SUITES, get_suite
 
 
@@ -23,14 +23,17 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def assistant_for_catalog(settings: Settings, catalog: Path, progress: bool = True) -> tuple[Assistant, dict]:
-    """An Assistant over a store holding exactly this catalog file (kept per file content, so re-runs are cheap)."""
+def catalog_settings(settings: Settings, catalog: Path) -> Settings:
+    """Settings whose store holds exactly this catalog file (one store per file content, so re-runs are cheap)."""
     catalog = Path(catalog)
     if not catalog.is_file():
         raise InputError(f"catalog not found: {catalog}")
     store_dir = settings.data_dir / "eval-stores" / file_digest(catalog)
-    scoped = settings.model_copy(update={"chroma_path": store_dir, "chroma_url": None})
-    assistant = Assistant(scoped)
+    return settings.model_copy(update={"chroma_path": store_dir, "chroma_url": None})
+
+
+def fill_store(assistant: Assistant, catalog: Path, progress: bool = True) -> dict[str, Any]:
+    """Ingest the catalog into the assistant's (catalog-scoped) store when it is empty; what was done."""
     info: dict[str, Any] = {"catalog": str(catalog)}
     if assistant.store.count() == 0:
         result = assistant.ingest(catalog, progress=progress)
@@ -38,7 +41,25 @@ def assistant_for_catalog(settings: Settings, catalog: Path, progress: bool = Tr
         for err in result.errors[:20]:
             print(f"{catalog}:{err.line}: skipped: {err.reason}", file=sys.stderr)
     info["catalog_products"] = assistant.store.count()
-    return assistant, info
+    return info
+
+
+def assistant_for_catalog(settings: Settings, catalog: Path, progress: bool = True) -> tuple[Assistant, dict]:
+    """An Assistant over a store holding exactly this catalog file (kept per file content, so re-runs are cheap)."""
+    assistant = Assistant(catalog_settings(settings, catalog))
+    return assistant, fill_store(assistant, Path(catalog), progress)
+
+
+def load_dataset(module: Any, data: Path, limit: int | None = None) -> Dataset:
+    """The suite's dataset (rejected lines reported on stderr), cut to the first `limit` cases if given."""
+    dataset = load_jsonl(data, module.Case)
+    for line, reason in dataset.rejected[:20]:
+        print(f"{data}:{line}: skipped: {reason}", file=sys.stderr)
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be at least 1, not {limit}")
+        dataset.cases = dataset.cases[:limit]
+    return dataset
 
 
 def run_suite(settings: Settings, suite: str, data: Path, catalog: Path | None = None,
@@ -47,9 +68,7 @@ def run_suite(settings: Settings, suite: str, data: Path, catalog: Path | None =
     if suite not in SUITES:
         raise InputError(f"unknown suite '{suite}'; available: {', '.join(SUITES)}")
     module = get_suite(suite)
-    dataset = load_jsonl(data, module.Case)
-    for line, reason in dataset.rejected[:20]:
-        print(f"{data}:{line}: skipped: {reason}", file=sys.stderr)
+    dataset = load_dataset(module, data)
     if catalog is not None:
         assistant, info = assistant_for_catalog(settings, catalog, progress)
     else:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eval.datasets import Dataset
 from eval.metrics import percentile
+from eval.records import CaseCallback, CaseRecord, SuiteResult, case_id, error_text, notify
 
 NAME = "attributes"
 SLOTS = ("category", "brand", "color", "size", "gender", "price_min", "price_max", "currency", "exclude_colors",
@@ -83,17 +84,16 @@ def _scored_slots(dataset: Dataset[Case], slots: Any) -> list[str]:
     return [s for s in SLOTS if s in seen]
 
 
-def _predict(parser: Any, query: str) -> tuple[dict[str, Any], float, bool]:
+def _predict(parser: Any, query: str) -> tuple[dict[str, Any], float, str | None]:
     start = time.perf_counter()
     try:
-        parsed = parser.parse(query)
-        ok = True
-    except Exception:  # noqa: BLE001 - one bad case must not end the run
-        parsed, ok = None, False
+        parsed, error = parser.parse(query), None
+    except Exception as exc:  # noqa: BLE001 - one bad case must not end the run
+        parsed, error = None, error_text(exc)
     ms = (time.perf_counter() - start) * 1000
     if parsed is None:
-        return {}, ms, ok
-    return (parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)), ms, ok
+        return {}, ms, error
+    return (parsed.model_dump() if hasattr(parsed, "model_dump") else dict(parsed)), ms, error
 
 
 def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -144,28 +144,46 @@ def _metrics(tally: _Tally, slots: list[str]) -> dict[str, Any]:
     return result
 
 
-def run(assistant: Any, dataset: Dataset[Case], slots: Any = None, errors: int = 0, **_: Any) -> dict[str, Any]:
+def _case_record(case: Case, index: int, scored: list[str], right: list[bool], predicted: dict[str, Any],
+                 ms: float, error: str | None) -> CaseRecord:
+    shown = {s: predicted.get(s) for s in scored if predicted.get(s) not in (None, [])}
+    failures = [f"{s}: {predicted.get(s)!r} != {case.expected.get(s)!r}" for s, ok in zip(scored, right, strict=True)
+                if not ok]
+    return CaseRecord(id=case_id(case, index, NAME), passed=error is None and all(right), error=error,
+                      scores=dict(zip(scored, right, strict=True)), latency_ms=round(ms, 3), input=case.query,
+                      expected=case.expected, output=shown, labels={"lang": case.lang} if case.lang else {},
+                      failures=[] if error else failures)
+
+
+def run_cases(assistant: Any, dataset: Dataset[Case], slots: Any = None, errors: int = 0,
+              on_case: CaseCallback | None = None, **_: Any) -> SuiteResult:
     """Parse every query with `assistant.attribute_parser` and score the slots (see the module docstring)."""
     parser = assistant.attribute_parser
     norm = _normaliser(parser)
     scored = _scored_slots(dataset, slots)
-    tally, latencies, failed, wrong = _Tally(), [], 0, []
+    tally, records, wrong = _Tally(), [], []
     parser.parse("warm up 200元以内")
-    for case in dataset.cases:
-        predicted, ms, ok = _predict(parser, case.query)
-        failed += not ok
-        latencies.append(ms)
+    for index, case in enumerate(dataset.cases):
+        predicted, ms, error = _predict(parser, case.query)
         lang = case.lang or "all"
         right = [tally.add(lang, s, norm(s, case.expected.get(s)), norm(s, predicted.get(s))) for s in scored]
         for group in {"all", lang}:
             tally.cases[group] += 1
             tally.exact[group] += all(right)
+        record = notify(on_case, _case_record(case, index, scored, right, predicted, ms, error))
+        records.append(record)
         if not all(right) and len(wrong) < errors:
-            wrong.append({"query": case.query, "expected": case.expected,
-                          "predicted": {s: predicted.get(s) for s in scored if predicted.get(s) not in (None, [])}})
+            wrong.append({"query": case.query, "expected": case.expected, "predicted": record.output})
+    latencies = [r.latency_ms or 0.0 for r in records]
     result = _metrics(tally, scored)
-    result.update({"queries": len(dataset.cases), "failed": failed, "slots": ",".join(scored),
+    result.update({"queries": len(dataset.cases), "failed": sum(r.error is not None for r in records),
+                   "slots": ",".join(scored),
                    "p50_ms": round(percentile(latencies, 50), 3), "p95_ms": round(percentile(latencies, 95), 3)})
     if errors:
         result["errors"] = wrong
-    return result
+    return SuiteResult(metrics=result, cases=records)
+
+
+def run(assistant: Any, dataset: Dataset[Case], slots: Any = None, errors: int = 0, **options: Any) -> dict[str, Any]:
+    """Parse every query with `assistant.attribute_parser` and score the slots (see the module docstring)."""
+    return run_cases(assistant, dataset, slots=slots, errors=errors, **options).metrics

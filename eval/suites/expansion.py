@@ -18,6 +18,7 @@ from typing import Any
 
 from eval.datasets import Dataset
 from eval.metrics import mean, mrr_at, ndcg_at, percentile, recall_at
+from eval.records import CaseCallback, CaseRecord, SuiteResult, case_id, error_text, notify
 from eval.suites.retrieval import Case as RetrievalCase
 
 NAME = "expansion"
@@ -79,7 +80,34 @@ def _llm_pass(assistant: Any, expander: Any, cases: list[Case]) -> dict[str, Any
             "llm_expand_p50_ms": round(percentile(times, 50), 1)}
 
 
-def run(assistant: Any, dataset: Dataset[Case], llm_sample: int = 0, **_: Any) -> dict[str, Any]:
+def _one_case(assistant: Any, expander: Any, case: Case) -> tuple[list[str], list[str], dict[str, float], int]:
+    """(ranking without, ranking with, latencies, rewrites) of one query; every timing embeds the query again;
+    "warm" finds the verified rewrites cached."""
+    assistant.store.clear_query_cache()
+    base, base_ms, _ = _analyze(assistant, case.query)
+    assistant.store.clear_query_cache()
+    plus, cold_ms, n = _analyze(assistant, case.query, expander)
+    assistant.store.clear_query_cache()
+    expander.forget(rewrites=False)
+    _, warm_ms, _ = _analyze(assistant, case.query, expander)
+    return base, plus, {"without": base_ms, "cold": cold_ms, "warm": warm_ms}, n
+
+
+def _record(case: Case, index: int, without: dict[str, float], with_: dict[str, float], ms: dict[str, float],
+            n: int, plus: list[str], error: str | None) -> CaseRecord:
+    """A case passes when expansion does not lower its nDCG@10."""
+    ok = error is None and with_["ndcg@10"] >= without["ndcg@10"]
+    return CaseRecord(
+        id=case_id(case, index, NAME), passed=ok, error=error,
+        scores={**{f"without_{k}": round(v, 4) for k, v in without.items()},
+                **{f"with_{k}": round(v, 4) for k, v in with_.items()}, "rewrites": n},
+        latency_ms=round(ms["cold"], 2), input=case.query, expected=case.relevant,
+        output={"ranked_with": plus[:20], "rewrites": n}, labels={"lang": case.lang} if case.lang else {},
+        failures=[] if ok or error else [f"nDCG@10 {without['ndcg@10']:.3f} -> {with_['ndcg@10']:.3f}"])
+
+
+def run_cases(assistant: Any, dataset: Dataset[Case], llm_sample: int = 0, on_case: CaseCallback | None = None,
+              **_: Any) -> SuiteResult:
     """Score every case without and with expansions (a failing case scores 0 in both and is counted)."""
     start = time.perf_counter()
     expander = make_expander(assistant, assistant.chat_model if llm_sample else None)
@@ -89,34 +117,31 @@ def run(assistant: Any, dataset: Dataset[Case], llm_sample: int = 0, **_: Any) -
     expander.cache.clear_memory()
     per: dict[str, list[dict[str, float]]] = defaultdict(list)
     lat: dict[str, list[float]] = defaultdict(list)
-    expanded, rewrites, failed = 0, 0, 0
-    for case in dataset.cases:
-        try:  # every timing embeds the query again; "warm" finds the verified rewrites cached
-            assistant.store.clear_query_cache()
-            base, base_ms, _ = _analyze(assistant, case.query)
-            assistant.store.clear_query_cache()
-            plus, cold_ms, n = _analyze(assistant, case.query, expander)
-            assistant.store.clear_query_cache()
-            expander.forget(rewrites=False)
-            _, warm_ms, _ = _analyze(assistant, case.query, expander)
-        except Exception:  # noqa: BLE001 - one bad case must not end the run
-            failed += 1
-            base, plus, base_ms, cold_ms, warm_ms, n = [], [], 0.0, 0.0, 0.0, 0
+    records: list[CaseRecord] = []
+    for index, case in enumerate(dataset.cases):
+        error = None
+        try:
+            base, plus, ms, n = _one_case(assistant, expander, case)
+        except Exception as exc:  # noqa: BLE001 - one bad case must not end the run
+            error, base, plus, n = error_text(exc), [], [], 0
+            ms = {"without": 0.0, "cold": 0.0, "warm": 0.0}
+        without, with_ = score(base, case.relevant), score(plus, case.relevant)
         for lang in ("all", case.lang or "?"):
-            per[f"{lang}:without"].append(score(base, case.relevant))
-            per[f"{lang}:with"].append(score(plus, case.relevant))
-        lat["without"].append(base_ms)
-        lat["cold"].append(cold_ms)
-        lat["warm"].append(warm_ms)
-        expanded += n > 0
-        rewrites += n
+            per[f"{lang}:without"].append(without)
+            per[f"{lang}:with"].append(with_)
+        for name, value in ms.items():
+            lat[name].append(value)
+        records.append(notify(on_case, _record(case, index, without, with_, ms, n, plus, error)))
     result: dict[str, Any] = {**_summary(per["all:without"], "without_"), **_summary(per["all:with"], "with_")}
     for lang in sorted({c.lang for c in dataset.cases if c.lang}):
         for which in ("without", "with"):
             result.update(_summary(per[f"{lang}:{which}"], f"{lang}_{which}_"))
     n_cases = len(dataset.cases)
+    expanded = sum(1 for r in records if r.scores["rewrites"])
+    rewrites = sum(r.scores["rewrites"] for r in records)
     result.update({
-        "queries": n_cases, "failed": failed, "expanded_share": round(expanded / max(n_cases, 1), 4),
+        "queries": n_cases, "failed": sum(r.error is not None for r in records),
+        "expanded_share": round(expanded / max(n_cases, 1), 4),
         "rewrites_per_expanded_query": round(rewrites / max(expanded, 1), 2),
         "setup_s": round(setup_s, 1),
         **{f"{name}_p50_ms": round(percentile(v, 50), 2) for name, v in lat.items()},
@@ -128,7 +153,12 @@ def run(assistant: Any, dataset: Dataset[Case], llm_sample: int = 0, **_: Any) -
         lex_rows = [score(_analyze(assistant, c.query, expander)[0], c.relevant) for c in sample]
         result.update({**_summary(base_rows, "llm_sample_without_"), **_summary(lex_rows, "llm_sample_with_"),
                        **_llm_pass(assistant, expander, sample)})
-    return result
+    return SuiteResult(metrics=result, cases=records)
+
+
+def run(assistant: Any, dataset: Dataset[Case], llm_sample: int = 0, **options: Any) -> dict[str, Any]:
+    """Score every case without and with expansions (a failing case scores 0 in both and is counted)."""
+    return run_cases(assistant, dataset, llm_sample=llm_sample, **options).metrics
 
 
 def main() -> int:

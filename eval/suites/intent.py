@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from eval.datasets import Dataset, load_jsonl
 from eval.metrics import percentile
+from eval.records import CaseCallback, CaseRecord, SuiteResult, case_id, error_text, notify
 
 NAME = "intent"
 NEEDS_CATALOG = False  # the classifier does not look at the catalog
@@ -51,25 +52,48 @@ def score(gold: list[str], predicted: list[str], labels: list[str], oos_label: s
     }
 
 
-def run(assistant: Any, dataset: Dataset[Case], **_: Any) -> dict[str, Any]:
-    """Classify every case one query at a time (as in use) and score the predictions."""
+ERROR_LABEL = "<error>"
+
+
+def _classify(classifier: Any, case: Case, index: int) -> CaseRecord:
+    start = time.perf_counter()
+    try:
+        predicted, error = classifier.predict(case.text).label, None
+    except Exception as exc:  # noqa: BLE001 - one bad case must not end the run
+        predicted, error = ERROR_LABEL, error_text(exc)
+    ms = (time.perf_counter() - start) * 1000
+    ok = predicted == case.label
+    return CaseRecord(id=case_id(case, index, NAME), passed=ok, error=error, scores={"correct": ok},
+                      latency_ms=round(ms, 2), input=case.text, expected=case.label, output=predicted,
+                      labels={"expected": case.label, "predicted": predicted},
+                      failures=[] if ok or error else [f"predicted {predicted} != {case.label}"])
+
+
+def run_cases(assistant: Any, dataset: Dataset[Case], on_case: CaseCallback | None = None, **_: Any) -> SuiteResult:
+    """Classify every case one query at a time (as in use); per-case records and the scores."""
     classifier = assistant.intent_classifier
     classifier.predict("warm up")
-    predicted, latencies = [], []
-    for case in dataset.cases:
-        start = time.perf_counter()
-        predicted.append(classifier.predict(case.text).label)
-        latencies.append((time.perf_counter() - start) * 1000)
-    gold = [case.label for case in dataset.cases]
+    records = [notify(on_case, _classify(classifier, case, i)) for i, case in enumerate(dataset.cases)]
+    gold = [r.labels["expected"] for r in records]
+    predicted = [r.labels["predicted"] for r in records]
+    latencies = [r.latency_ms or 0.0 for r in records]
     labels = list(getattr(classifier, "labels", None) or sorted(set(gold) | set(predicted)))
+    if ERROR_LABEL in predicted and ERROR_LABEL not in labels:
+        labels.append(ERROR_LABEL)
     result = score(gold, predicted, labels)
     result.update({
         "queries": len(gold),
+        "failed": sum(r.error is not None for r in records),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
         "confusion": confusion_matrix(gold, predicted, labels),
     })
-    return result
+    return SuiteResult(metrics=result, cases=records)
+
+
+def run(assistant: Any, dataset: Dataset[Case], **options: Any) -> dict[str, Any]:
+    """Classify every case one query at a time (as in use) and score the predictions."""
+    return run_cases(assistant, dataset, **options).metrics
 
 
 class _Holder:
@@ -94,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     result = run(_Holder(IntentClassifier.load(args.checkpoint, args.precision)), load_jsonl(args.data, Case))
+    result.pop("failed", None)
     if not args.confusion:
         result.pop("confusion")
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eval.datasets import Dataset
 from eval.metrics import percentile
+from eval.records import CaseCallback, CaseRecord, SuiteResult, case_id, error_text, notify
 
 NAME = "spelling"
 
@@ -83,41 +84,57 @@ def per_kind_accuracy(cases: list[Case], predictions: list[str]) -> dict[str, fl
     return {f"accuracy[{k}]": round(h / n, 4) for k, (h, n) in sorted(totals.items())}
 
 
-def predict_all(correct: Callable[[str], str], cases: list[Case]) -> tuple[list[str], list[float], int, float]:
-    """Run the corrector on every case; returns outputs, per-query ms, failures and total seconds."""
-    outputs, latencies, failed = [], [], 0
-    start_all = time.perf_counter()
-    for case in cases:
-        start = time.perf_counter()
-        try:
-            outputs.append(correct(case.query))
-        except Exception:  # noqa: BLE001 - one bad case must not end the run
-            failed += 1
-            outputs.append(case.query)
-        latencies.append((time.perf_counter() - start) * 1000)
-    return outputs, latencies, failed, time.perf_counter() - start_all
+def _correct_one(correct: Callable[[str], str], case: Case, index: int) -> CaseRecord:
+    """One query through the corrector; a crash keeps the query as typed and is recorded."""
+    start = time.perf_counter()
+    try:
+        predicted, error = correct(case.query), None
+    except Exception as exc:  # noqa: BLE001 - one bad case must not end the run
+        predicted, error = case.query, error_text(exc)
+    ms = (time.perf_counter() - start) * 1000
+    ok = canonical(predicted) == canonical(case.expected)
+    changed = canonical(predicted) != canonical(case.query)
+    return CaseRecord(id=case_id(case, index, NAME), passed=ok and error is None, error=error,
+                      scores={"exact": ok, "changed": changed}, latency_ms=round(ms, 3), input=case.query,
+                      expected=case.expected, output=predicted, labels={"kind": case.kind} if case.kind else {},
+                      failures=[] if ok or error else [f"{predicted!r} != {case.expected!r}"])
 
 
-def evaluate(correct: Callable[[str], str], cases: list[Case]) -> dict[str, Any]:
-    """Every metric of the suite for one correction function."""
+def evaluate_cases(correct: Callable[[str], str], cases: list[Case],
+                   on_case: CaseCallback | None = None) -> SuiteResult:
+    """Every metric of the suite for one correction function, with the per-case records."""
     correct(cases[0].query)
-    outputs, latencies, failed, seconds = predict_all(correct, cases)
+    start_all = time.perf_counter()
+    records = [notify(on_case, _correct_one(correct, c, i)) for i, c in enumerate(cases)]
+    seconds = time.perf_counter() - start_all
+    outputs = [str(r.output) for r in records]
+    latencies = [r.latency_ms or 0.0 for r in records]
     metrics: dict[str, Any] = {k: round(v, 4) if isinstance(v, float) else v
                                for k, v in score([(c.query, c.expected, o) for c, o in
                                                   zip(cases, outputs, strict=True)]).items()}
     metrics.update(per_kind_accuracy(cases, outputs))
     metrics.update({
-        "queries": len(cases), "failed": failed,
+        "queries": len(cases), "failed": sum(r.error is not None for r in records),
         "queries_per_s": round(len(cases) / seconds, 1) if seconds else 0.0,
         "p50_ms": round(percentile(latencies, 50), 3), "p95_ms": round(percentile(latencies, 95), 3),
     })
-    return metrics
+    return SuiteResult(metrics=metrics, cases=records)
 
 
-def run(assistant: Any, dataset: Dataset[Case], **_: Any) -> dict[str, Any]:
-    """Score `assistant.corrector` on the dataset."""
+def evaluate(correct: Callable[[str], str], cases: list[Case]) -> dict[str, Any]:
+    """Every metric of the suite for one correction function."""
+    return evaluate_cases(correct, cases).metrics
+
+
+def run_cases(assistant: Any, dataset: Dataset[Case], on_case: CaseCallback | None = None, **_: Any) -> SuiteResult:
+    """Score `assistant.corrector` on the dataset, case by case."""
     corrector = assistant.corrector
-    return evaluate(lambda q: corrector.correct(q).corrected, dataset.cases)
+    return evaluate_cases(lambda q: corrector.correct(q).corrected, dataset.cases, on_case)
+
+
+def run(assistant: Any, dataset: Dataset[Case], **options: Any) -> dict[str, Any]:
+    """Score `assistant.corrector` on the dataset."""
+    return run_cases(assistant, dataset, **options).metrics
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,213 @@
+"""The HTML eval report: one self-contained UTF-8 file (inline CSS, inline SVG plots, a little inline JS).
+
+Nothing is loaded from anywhere: a Content-Security-Policy forbids every external resource and allows only
+this file's own script (by hash), so case text could never run even if a browser misread it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+
+from eval.plots import bar_chart, box_plot, confusion_counts, legend
+from eval.report import prompt_set_digest
+from eval.report_cases import FILTER_SCRIPT, case_diffs, case_table
+from eval.report_record import (
+    CellRecord,
+    RunRecord,
+    as_pretty,
+    failing_metrics,
+    format_value,
+    is_number,
+    threshold_failure_texts,
+    threshold_text,
+)
+
+STYLE = """
+body{font-family:-apple-system,"Segoe UI","PingFang SC","Hiragino Sans GB","Noto Sans CJK SC",
+"Microsoft YaHei","WenQuanYi Micro Hei",sans-serif;margin:24px;color:#222;line-height:1.4}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h4{margin:8px 0 4px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ddd;padding:4px 8px;
+vertical-align:top;text-align:left}th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.bad{background:#fde2e1;font-weight:600}td.pass{color:#1a7f37}td.fail{color:#b42318;background:#fff4f2}
+td.error{color:#8a4b00;background:#fff8e1}td.missing{color:#999}td.input{max-width:420px}
+ul.why{margin:2px 0 0 16px;padding:0;font-size:12px;color:#555}.ms{color:#777;font-size:11px}
+pre{background:#f7f7f7;padding:6px;white-space:pre-wrap;word-break:break-all;font-size:12px;max-width:900px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.chart text{fill:#333;font-family:inherit}
+.chart .grid{stroke:#e5e5e5}.chart .threshold{stroke:#b42318;stroke-dasharray:5 3;stroke-width:1.5}
+.chart .whisker{stroke:#555}.chart .median{stroke:#111;stroke-width:2}
+.legend{margin:6px 0}.key{margin-right:14px;font-size:13px}
+.swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.muted{color:#777;font-size:13px}.controls{margin:8px 0}
+.diff{border-left:3px solid #ddd;padding-left:10px;margin:12px 0}.add{color:#1a7f37}.del{color:#b42318}
+.hunk{color:#777}tr.differs td{background:#fff8e1;font-weight:600}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}
+dd{margin:0}.wide{overflow-x:auto}
+"""
+
+
+def csp(script: str) -> str:
+    """A policy that allows inline styles, data: images and exactly this script; nothing external."""
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{digest}'; "
+            "base-uri 'none'; form-action 'none'")
+
+
+def header(run: RunRecord) -> str:
+    """Suite, data and digest, time, models and variants as a definition list."""
+    suite = run.suite
+    variants = {c.variant: c.variant_file for c in run.cells}
+    rows = [
+        ("Suite", f"{suite.name} (kind {suite.kind or '—'}, file {suite.file or '—'})"),
+        ("Data", f"{suite.data or '—'} (sha256 {suite.data_sha256 or '—'}, "
+                 f"{format_value(suite.cases)} cases)"),
+        ("Created", run.created or "—"),
+        ("Models", ", ".join(dict.fromkeys(c.model for c in run.cells)) or "—"),
+        ("Variants", ", ".join(v + (f" ({f})" if f else "") for v, f in variants.items()) or "—"),
+        ("Thresholds", "; ".join(f"{k} {threshold_text(b)}" for k, b in suite.thresholds.items()) or "—"),
+    ]
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def metric_table(run: RunRecord) -> str:
+    """Rows = cells, columns = metrics; a failing threshold is highlighted and marked ✗."""
+    if not run.cells:
+        return "<p>No cells in this run.</p>"
+    names = run.metric_names()
+    arrows = {"higher": " ↑", "lower": " ↓"}
+    head = "".join(f"<th>{escape(n)}{arrows.get(run.direction(n) or '', '')}</th>" for n in names)
+    rows = []
+    for cell in run.cells:
+        failing = failing_metrics(cell, run.suite.thresholds)
+        tally = cell.tally()
+        tds = [f"<td>{escape(cell.variant)}</td><td>{escape(cell.model)}</td>"]
+        tds += [f'<td class="num">{tally[k]}</td>' for k in ("pass", "fail", "error")]
+        for name in names:
+            value = escape(format_value(cell.metrics.get(name)))
+            tds.append(f'<td class="num bad" data-metric="{escape(name)}">{value} ✗</td>' if name in failing
+                       else f'<td class="num" data-metric="{escape(name)}">{value}</td>')
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return ('<div class="wide"><table id="metrics"><thead><tr><th>variant</th><th>model</th><th>pass</th>'
+            f"<th>fail</th><th>error</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+            '<p class="muted">pass / fail / error: cases per outcome; ↑ higher is better, ↓ lower is better; '
+            "✗ fails its threshold.</p>")
+
+
+def threshold_failures(run: RunRecord) -> str:
+    """Threshold failures per cell (as recorded, plus any the suite thresholds show)."""
+    items = [f"<li>{escape(cell.label)}: {escape(f)}</li>" for cell in run.cells
+             for f in threshold_failure_texts(cell, run.suite.thresholds)]
+    return f"<ul>{''.join(items)}</ul>" if items else "<p>None.</p>"
+
+
+def metric_charts(run: RunRecord) -> str:
+    """One grouped bar chart per judged metric: x = variant, one bar per model."""
+    variants = list(dict.fromkeys(c.variant for c in run.cells))
+    models = list(dict.fromkeys(c.model for c in run.cells))
+    charts = []
+    for name in run.metric_names():
+        if run.direction(name) is None:
+            continue
+        values = {c.key: c.metrics.get(name) for c in run.cells if is_number(c.metrics.get(name))}
+        if not values:
+            continue
+        bounds = run.suite.thresholds.get(name, {})
+        reference = bounds.get("min") if bounds.get("min") is not None else bounds.get("max")
+        charts.append(bar_chart(name, variants, models, values, reference))
+    if not charts:
+        return "<p>No numeric metrics to plot.</p>"
+    return legend(models) + f'<div class="charts">{"".join(charts)}</div>' + (
+        '<p class="muted">Dashed red line: the suite threshold.</p>')
+
+
+def latency_section(run: RunRecord) -> str:
+    """Box plot of per-case latency in each cell."""
+    rows = [(c.label, [x.latency_ms for x in c.cases if x.latency_ms is not None]) for c in run.cells]
+    if not any(values for _, values in rows):
+        return "<p>No per-case latency recorded.</p>"
+    missing = [label for label, values in rows if not values]
+    note = (f'<p class="muted">No latency recorded for: {escape(", ".join(missing))}.</p>' if missing else "")
+    return (box_plot("latency per case (ms)", rows) + note
+            + '<p class="muted">Box: 25th–75th percentile; thick line: median; short tick: p95; whiskers: '
+              "min–max.</p>")
+
+
+def confusion_table(cell: CellRecord) -> str:
+    """Expected (rows) × predicted (columns) counts for the cell's labelled cases, or '' when none."""
+    labels, counts = confusion_counts(cell.cases)
+    if not counts:
+        return ""
+    peak = max(counts.values())
+    head = "".join(f"<th>{escape(p)}</th>" for p in labels)
+    rows = []
+    for expected in labels:
+        tds = []
+        for predicted in labels:
+            n = counts.get((expected, predicted), 0)
+            hue = "26,127,55" if expected == predicted else "180,35,24"
+            style = f' style="background:rgba({hue},{0.1 + 0.6 * n / peak:.2f})"' if n else ""
+            tds.append(f'<td class="num" data-expected="{escape(expected)}" '
+                       f'data-predicted="{escape(predicted)}"{style}>{n}</td>')
+        rows.append(f"<tr><th>{escape(expected)}</th>{''.join(tds)}</tr>")
+    correct = sum(n for (e, p), n in counts.items() if e == p)
+    return (f"<h3>{escape(cell.label)}</h3><p class=\"muted\">{correct} of {sum(counts.values())} "
+            "labelled cases on the diagonal; rows = expected, columns = predicted.</p>"
+            f'<table class="confusion"><thead><tr><th>expected \\ predicted</th>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def prompt_hash_rows(cells: list[CellRecord], templates: list[str]) -> str:
+    """Each cell's whole-prompt-set digest, then one row per template (highlighted where cells differ)."""
+    rows = ["<tr><th>whole prompt set</th>" + "".join(
+        f"<td><code>{prompt_set_digest(c.prompt_hashes)}</code></td>" for c in cells) + "</tr>"]
+    for template in templates:
+        digests = [c.prompt_hashes.get(template, "—") for c in cells]
+        marker = ' class="differs"' if len(set(digests)) > 1 else ""
+        rows.append(f"<tr{marker}><td>{escape(template)}</td>"
+                    + "".join(f"<td><code>{escape(d[:12])}</code></td>" for d in digests) + "</tr>")
+    return "".join(rows)
+
+
+def small_tables(run: RunRecord) -> str:
+    """Other (non-numeric) results, cache use and prompt template hashes per cell."""
+    cache_rows = []
+    for cell in run.cells:
+        rate = cell.cache_hit_rate()
+        cache_rows.append(f"<tr><td>{escape(cell.label)}</td><td class=\"num\">"
+                          f"{escape(format_value(cell.cache.get('hits')))}</td><td class=\"num\">"
+                          f"{escape(format_value(cell.cache.get('misses')))}</td><td class=\"num\">"
+                          f"{'—' if rate is None else f'{rate:.0%}'}</td><td class=\"num\">"
+                          f"{escape(format_value(cell.duration_s))}</td></tr>")
+    templates = sorted({t for c in run.cells for t in c.prompt_hashes})
+    hash_rows = prompt_hash_rows(run.cells, templates)
+    cells_head = "".join(f"<th>{escape(c.label)}</th>" for c in run.cells)
+    hashes = (f"<table><thead><tr><th>template</th>{cells_head}</tr></thead><tbody>{hash_rows}</tbody>"
+              "</table>" if templates else "<p>No prompt hashes recorded.</p>")
+    details = "".join(f"<details><summary>{escape(c.label)}: other results</summary>"
+                      f"<pre>{escape(as_pretty(c.details))}</pre></details>" for c in run.cells if c.details)
+    return (details + "<h3>Cache and duration</h3><table><thead><tr><th>cell</th><th>hits</th><th>misses</th>"
+            f"<th>hit rate</th><th>duration s</th></tr></thead><tbody>{''.join(cache_rows)}</tbody></table>"
+            f"<h3>Prompt template hashes</h3>{hashes}")
+
+
+def render_html(run: RunRecord) -> str:
+    """The whole report as one HTML document."""
+    title = f"Eval report: {run.suite.name}" + (f" — {run.run_id}" if run.run_id else "")
+    confusion = "".join(confusion_table(c) for c in run.cells) or "<p>No cases carry intent labels.</p>"
+    sections = [
+        ("Metrics", metric_table(run) + "<h3>Threshold failures</h3>" + threshold_failures(run)),
+        ("Metrics by variant and model", metric_charts(run)),
+        ("Latency", latency_section(run)),
+        ("Confusion matrix", confusion),
+        ("Cells: details, cache and prompts", small_tables(run)),
+        ("Cases", case_table(run.cells)),
+        ("Differences between cells", case_diffs(run.cells)),
+    ]
+    body = "".join(f'<section id="{escape(name.lower().replace(" ", "-"))}"><h2>{escape(name)}</h2>{html}'
+                   "</section>" for name, html in sections)
+    return ("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{csp(FILTER_SCRIPT)}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            f"{header(run)}{body}<script>{FILTER_SCRIPT}</script></body></html>\n")

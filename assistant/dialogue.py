@@ -175,8 +175,12 @@ def new_search(text: str, parsed: Any) -> SearchState:
     return SearchState(text=(parsed.rest.strip() or text), filters=filters, boost_categories=boost)
 
 
-def interpret(state: SessionState, text: str, parsed: Any, intent: str | None) -> Action:
-    """Decide what a message asks for, given the conversation so far (no model involved)."""
+def interpret(state: SessionState, text: str, parsed: Any, intent: str | None, unsure: bool = False) -> Action:
+    """Decide what a message asks for, given the conversation so far (no model involved). `unsure`: the intent
+    classifier's confidence is low, so a service intent does not override a product category in the message
+    (text around a product request, such as injected "SYSTEM:" lines, can pull the classifier off)."""
+    if unsure and intent in SERVICE_INTENTS and parsed is not None and getattr(parsed, "category", None):
+        intent = "search"
     refs = references(text, state.shown)
     current = state.search
     if current is not None and is_refinement(text):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from assistant.errors import ConfigError, ModelUnavailable
+from assistant.memory import release_free_memory
 
 if TYPE_CHECKING:
     from transformers import BertModel, PreTrainedTokenizerFast
@@ -173,11 +174,13 @@ def read_e5_weights(path: Path | None = None) -> tuple[E5Header, dict[str, np.nd
     return _dequantize((path or weights_path()).read_bytes())
 
 
-def _dequantize(data: bytes) -> tuple[E5Header, dict[str, np.ndarray]]:
+def _dequantize(data: bytes, skip: frozenset[str] = frozenset()) -> tuple[E5Header, dict[str, np.ndarray]]:
     header, directory = _parse_e5_file(data)
     arrays = {}
     try:
         for name, tensor in directory.items():
+            if name in skip:
+                continue
             values = _tensor_values(data, tensor)
             cols = header.ffn if name.endswith("fo.w") else header.hidden
             is_matrix = tensor.dtype == 1 or name in ("emb.pos", "emb.type")
@@ -196,14 +199,17 @@ def _bert_config(header: E5Header) -> Any:
                       layer_norm_eps=header.eps, pad_token_id=header.pad)
 
 
-def _build_bert(header: E5Header, arrays: dict[str, np.ndarray]) -> BertModel:
-    """A BertModel without pooler holding the dequantised weights, built without random initialisation."""
+def _build_bert(header: E5Header, arrays: dict[str, np.ndarray], words: Any = None) -> BertModel:
+    """A BertModel without pooler holding the dequantised weights, built without random initialisation;
+    `words` replaces the word-embedding table (then not among `arrays`)."""
     import torch
     from transformers import BertModel
     from transformers.initialization import no_init_weights
 
     with no_init_weights():
         model = BertModel(_bert_config(header), add_pooling_layer=False)
+    if words is not None:
+        model.embeddings.word_embeddings = words
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True, assign=True)
     return model.eval()
 
@@ -234,6 +240,41 @@ def _load_parts() -> tuple[BertModel, Any]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         tokenizer = pool.submit(_raw_tokenizer, header)
         return _build_bert(*_dequantize(data)), tokenizer.result()
+
+
+def _load_compact_parts() -> tuple[BertModel, Any]:
+    """An inference BertModel over the process-wide 4-bit word table, and the process-wide tokenizer
+    (truncating at MAX_TOKENS, not padding); the tokenizer is read while the weights are dequantised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assistant.embeddings_compact import compact_word_embeddings, shared_tokenizer
+
+    _require("torch", "transformers", "tokenizers")
+    path = weights_path()
+    data = path.read_bytes()
+    header, _ = _parse_e5_file(data)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tokenizer = pool.submit(shared_tokenizer, lambda: _inference_tokenizer(header))
+        words = compact_word_embeddings(path, data)
+        model = _build_bert(*_dequantize(data, skip=frozenset({"emb.word"})), words=words)
+        return model, tokenizer.result()
+
+
+def _inference_tokenizer(header: E5Header) -> Any:
+    tokenizer = _raw_tokenizer(header)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def load_e5_inference_encoder() -> tuple[BertModel, Any]:
+    """A fresh eval-mode e5 BertModel for inference only — its word table is the process-wide 4-bit one
+    (same values, a seventh of the memory) — and a tokenizer over the process-wide one, called like a
+    transformers tokenizer (`tok(texts, padding=True, truncation=True, max_length=n, return_tensors="pt")`)."""
+    from assistant.embeddings_compact import E5Tokens
+
+    model, tokenizer = _load_compact_parts()
+    return model, E5Tokens(tokenizer, int(model.config.pad_token_id), MAX_TOKENS)
 
 
 def load_e5_encoder() -> tuple[BertModel, PreTrainedTokenizerFast]:
@@ -280,14 +321,13 @@ class TorchE5Embedder:
         wanted = threads or len(os.sched_getaffinity(0))
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
-        self.model, self._tokenizer = _load_parts()
+        self.model, self._tokenizer = _load_compact_parts()
         if cpu_has_bf16():
             # bf16 matmuls run natively here (AVX512-BF16/AMX): about twice the speed, cosine to fp32 > 0.9999
             self.model = self.model.to(torch.bfloat16)
         self.dim = int(self.model.config.hidden_size)
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(MAX_TOKENS)
         self._pad = int(self.model.config.pad_token_id)
+        release_free_memory()  # the file bytes and the float32 layers converted to bf16 are garbage now
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Embed search queries ("query: " prefix)."""

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_
 
 from assistant.errors import InputError, ModelOutputError, ModelUnavailable
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
+from assistant.llm_prefix import PrefixStore, common_prefix, template_formatter
+from assistant.memory import release_free_memory
 from assistant.openai_compat import (
     RawCall,
     StreamState,
@@ -55,6 +57,11 @@ class JsonChatModel(BaseChatModel):
 
     def ensure_ready(self) -> None:
         """Load or reach the model now; raises ModelUnavailable with a clear message if that fails."""
+
+    def keep_prefix(self, samples: Sequence[LanguageModelInput]) -> int:
+        """Keep the evaluated head that the prompts in `samples` share, for later prompts that start with it;
+        the number of tokens kept (0 here: a server caches prompt prefixes itself, as vLLM does)."""
+        return 0
 
 
 def json_schema_of(schema: dict[str, Any] | type[BaseModel]) -> dict[str, Any]:
@@ -193,6 +200,8 @@ class EmbeddedChatModel(JsonChatModel):
 
     _llama: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _prefixes: PrefixStore = PrivateAttr(default_factory=PrefixStore)
+    _formatter: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -214,6 +223,7 @@ class EmbeddedChatModel(JsonChatModel):
     def _loaded(self) -> Any:
         if self._llama is None:
             self._llama = load_llama(self.model_path, self.n_ctx, self.n_threads)
+            release_free_memory()
         return self._llama
 
     def chat_completion(self, messages: list[dict[str, Any]], *, stream: bool = False,
@@ -224,11 +234,64 @@ class EmbeddedChatModel(JsonChatModel):
         if stream:
             return self._locked_stream(messages, params)
         with self._lock, _request_errors():
+            self._use_kept_prefix(messages, params)
             return self._loaded().create_chat_completion(messages=messages, **params)
 
     def _locked_stream(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with self._lock, _request_errors():
+            self._use_kept_prefix(messages, params)
             yield from self._loaded().create_chat_completion(messages=messages, stream=True, **params)
+
+    def keep_prefix(self, samples: Sequence[LanguageModelInput]) -> int:
+        """Keep the model state after the tokens that every prompt in `samples` (two or more renderings of one
+        prompt with different data) starts with, so that later prompts starting with them evaluate only the
+        rest; returns the number of tokens kept (0 when they share none)."""
+        with self._lock, _request_errors():
+            llama = self._loaded()
+            prompts = [self._prompt_tokens(to_chat_dicts(self._convert_input(s).to_messages()), {})
+                       for s in samples]
+            shared = min(common_prefix(prompts[0], p) for p in prompts[1:]) if len(prompts) > 1 else 0
+            # the last shared token may merge differently with what follows it in another prompt
+            head = prompts[0][: max(0, shared - 1)]
+            if not head or self._prefixes.keep(llama, head) is None:
+                return 0
+            return len(head)
+
+    @property
+    def kept_prefixes(self) -> int:
+        """How many prompt prefixes are kept."""
+        return len(self._prefixes)
+
+    @property
+    def prefix_restores(self) -> int:
+        """How many prompts started from a kept prefix that the model no longer held."""
+        return self._prefixes.restores
+
+    def drop_prefixes(self) -> None:
+        """Forget every kept prefix."""
+        with self._lock:
+            self._prefixes = PrefixStore()
+
+    def _use_kept_prefix(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+        """Copy back the kept prefix this prompt starts with, when the model no longer holds it."""
+        if not len(self._prefixes):
+            return
+        llama = self._loaded()
+        try:
+            tokens = self._prompt_tokens(messages, params)
+        except Exception:  # noqa: BLE001 - only a shortcut: llama.cpp renders and checks the prompt itself
+            return
+        self._prefixes.prepare(llama, tokens)
+
+    def _prompt_tokens(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> list[int]:
+        """The prompt tokens llama.cpp's chat handler builds for these messages (the GGUF's chat template)."""
+        llama = self._loaded()
+        if self._formatter is None:
+            self._formatter = template_formatter(llama)
+        if self._formatter is False:
+            return []
+        result = self._formatter(messages=messages, tools=params.get("tools"), tool_choice=params.get("tool_choice"))
+        return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens,
@@ -364,14 +427,22 @@ class OpenAICompatChatModel(JsonChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        client = self._client_for(kwargs.pop("timeout", None))
         fields, extra = self.request_body(messages, stop, **kwargs)
         with self._server_errors():
-            data = self._client.chat.completions.create(**fields, extra_body=extra or None).model_dump()
+            data = client.chat.completions.create(**fields, extra_body=extra or None).model_dump()
         choice = data["choices"][0]
         message = self._reply(choice["message"].get("content") or "", native_calls(choice["message"]),
                               bound_names(fields), choice.get("finish_reason"), data)
         generation = ChatGeneration(message=message, generation_info={"finish_reason": choice.get("finish_reason")})
         return ChatResult(generations=[generation])
+
+    def _client_for(self, timeout: float | None) -> Any:
+        """The client, or for a call with its own deadline (`timeout=` seconds) one that gives up by then, once:
+        a turn's deadline bounds a server that accepts the request and then sends nothing."""
+        if timeout is None:
+            return self._client
+        return self._client.with_options(timeout=min(float(timeout), self.timeout_s), max_retries=0)
 
     def _reply(self, content: str, raw: list[RawCall], names: list[str], finish: str | None,
                data: dict[str, Any], chunk: bool = False) -> AIMessage:
@@ -391,13 +462,14 @@ class OpenAICompatChatModel(JsonChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        client = self._client_for(kwargs.pop("timeout", None))
         fields, extra = self.request_body(messages, stop, **kwargs)
         if self.stream_usage:
             fields["stream_options"] = {"include_usage": True}
         names = bound_names(fields) if self.parse_content_tool_calls else []
         state = StreamState(hold_calls=bool(names))
         with self._server_errors():
-            stream = self._client.chat.completions.create(**fields, stream=True, extra_body=extra or None)
+            stream = client.chat.completions.create(**fields, stream=True, extra_body=extra or None)
             with stream:
                 for chunk in stream:
                     text = state.add(chunk.model_dump())

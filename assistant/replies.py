@@ -13,7 +13,13 @@ from tools.text import has_cjk
 _PRICE = re.compile(r"(?:[¥￥$]|RMB|CNY|USD|EUR|€)\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:\.\d{1,2})?)\s*(?:元|块|rmb|cny|usd|"
                     r"dollars?|美元|eur|euros?)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_MARKUP = ("<tool_call>", "</tool_call>", "```", '{"name"', '"arguments"')
+_MARKUP = ("<tool_call>", "</tool_call>", "```", '{"name"', '"arguments"', "<message>", "<products>",
+           "<conversation>", "<search>")
+# a claim that something costs nothing: the product data gives prices, so "free" is either a zero price in the
+# data or an instruction the model picked up from text it was given
+_FREE = re.compile(r"\bfree\b|\bno cost\b|\bcosts? nothing\b|免费|不要钱|白送|零元", re.IGNORECASE)
+_RECITE_WORDS = 8  # consecutive words shared with the system prompt that count as reciting it
+_RECITE_CHARS = 16  # consecutive Chinese characters likewise
 
 
 def prices_in(text: str) -> list[float]:
@@ -45,9 +51,10 @@ def _repeats(text: str, size: int = 12, times: int = 4) -> bool:
     return False
 
 
-def reply_problem(text: str, lang: str, products: list[Product], context: str = "") -> str | None:
+def reply_problem(text: str, lang: str, products: list[Product], context: str = "", system: str = "") -> str | None:
     """Why a model reply cannot be shown (None when it can). `context` is text whose numbers may be quoted
-    (the shopper's message, the search constraints)."""
+    (the shopper's message, the search constraints); `system` is the system prompt, which a reply must not
+    recite. The shopper's words never make a claim acceptable: they may be the injection."""
     stripped = text.strip()
     if not stripped:
         return "the model returned an empty reply"
@@ -61,8 +68,35 @@ def reply_problem(text: str, lang: str, products: list[Product], context: str = 
             return "the model replied in the wrong language"
     if _repeats(stripped):
         return "the model's reply repeats itself"
+    if _claims_free(stripped, products):
+        return "the model said a product is free; the product data gives its price"
+    if system and _recites(stripped, system):
+        return "the model recited its instructions"
     known = _known_amounts(products, context)
     for amount in prices_in(stripped):
         if not any(abs(amount - k) < 0.011 or int(amount) == int(k) for k in known):
             return f"the model stated a price ({amount:g}) that is not in the product data"
     return None
+
+
+def _claims_free(text: str, products: list[Product]) -> bool:
+    """A "free" / 免费 claim that the product data does not back: no zero price, and not a word of a product's
+    title ("hands-free", "sugar-free"). Descriptions do not count: that is where injected text sits."""
+    found = _FREE.search(text)
+    if not found or any(p.price == 0 for p in products):
+        return False
+    word = found.group(0).lower()
+    return not any(word in p.title.lower() for p in products)
+
+
+def _recites(text: str, system: str) -> bool:
+    """Whether the reply repeats a run of the system prompt (8 words, or 16 Chinese characters)."""
+    words = re.findall(r"[a-z0-9']+", system.lower())
+    runs = {tuple(words[i:i + _RECITE_WORDS]) for i in range(len(words) - _RECITE_WORDS + 1)}
+    said = re.findall(r"[a-z0-9']+", text.lower())
+    if any(tuple(said[i:i + _RECITE_WORDS]) in runs for i in range(len(said) - _RECITE_WORDS + 1)):
+        return True
+    cjk = "".join(ch for ch in system if has_cjk(ch))
+    said_cjk = "".join(ch for ch in text if has_cjk(ch))
+    pieces = {cjk[i:i + _RECITE_CHARS] for i in range(len(cjk) - _RECITE_CHARS + 1)}
+    return any(said_cjk[i:i + _RECITE_CHARS] in pieces for i in range(len(said_cjk) - _RECITE_CHARS + 1))

@@ -330,6 +330,25 @@ def test_to_chat_dicts_keeps_roles_and_tool_calls():
     assert out[3]["tool_call_id"] == "c1"
 
 
+def test_prefix_store_picks_the_longest_kept_prefix_a_prompt_extends():
+    from assistant.llm_prefix import KeptPrefix, PrefixStore, common_prefix
+
+    store = PrefixStore(limit=2)
+    for tokens in ((1, 2), (1, 2, 3), (9,)):
+        store._kept[tokens] = KeptPrefix(tokens, b"")
+    assert store.best_for([1, 2, 3, 4]).tokens == (1, 2, 3)
+    assert store.best_for([1, 2, 5]).tokens == (1, 2)
+    assert store.best_for([1, 2, 3]).tokens == (1, 2)  # a prefix must leave something to evaluate
+    assert store.best_for([7, 1, 2]) is None
+    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2 and common_prefix([], [1]) == 0
+
+
+def test_a_server_model_keeps_no_prefix_itself(tmp_path):
+    remote = Settings(data_dir=tmp_path, llm_backend="openai", llm_base_url="http://127.0.0.1:9/v1",
+                      llm_model_name="q")
+    assert build_chat_model(remote).keep_prefix([[("user", "a")], [("user", "b")]]) == 0
+
+
 def test_load_failure_is_model_unavailable(tmp_path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + os.urandom(64))
@@ -427,6 +446,74 @@ def test_real_named_tool_call(embedded_chat_model_05b):
         "找50元以内的蓝色T恤", max_tokens=80)
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "search_catalog"
     assert set(reply.tool_calls[0]["args"]) == {"query", "max_price"}
+
+
+def _reply_messages(message: str, titles: list[str]) -> list[tuple[str, str]]:
+    from assistant.prompts import PromptLibrary
+
+    prompts = PromptLibrary()
+    products = [{"title": t, "brand": None, "price": 10.0 + i, "currency": "CNY", "color": None, "reason": ""}
+                for i, t in enumerate(titles)]
+    return [("system", prompts.render("system", "persona", "zh", store_name="shopquery")),
+            ("user", prompts.render("reply", "user", "zh", message=message, products=products, notes=[],
+                                    corrected=None, refinements=[], ask=False))]
+
+
+def _greedy(model: EmbeddedChatModel, messages: list[tuple[str, str]], clobber: bool = True) -> str:
+    if clobber:
+        model.invoke([("user", "What is 2+2?")], max_tokens=2, temperature=0)  # the model now holds another prompt
+    return "".join(c.content for c in model.stream(messages, max_tokens=24, temperature=0, seed=7))
+
+
+def _last_logits(llama) -> list[float]:
+    import numpy as np
+
+    return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).tolist()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_kept_prefix_gives_the_same_reply_and_is_used(embedded_chat_model_05b):
+    model = embedded_chat_model_05b
+    messages = _reply_messages("蓝色T恤", ["夏季纯棉蓝色T恤 男 短袖", "蓝色印花T恤 女 宽松"])
+    try:
+        kept = model.keep_prefix([_reply_messages("手机壳", ["透明手机壳"]), _reply_messages("mouse", ["Mouse"])])
+        assert kept > 40 and model.kept_prefixes == 1
+        before = model.prefix_restores
+        live = _greedy(model, messages, clobber=False)  # the model still holds the head it just evaluated
+        assert model.prefix_restores == before
+        restored = _greedy(model, messages)  # another prompt came in between: the head is copied back
+        assert model.prefix_restores == before + 1
+        assert restored == live and restored.strip()
+        model.invoke([("user", "What is 2+2?")], max_tokens=2, temperature=0)
+        assert model.prefix_restores == before + 1  # a prompt that does not start with the head is left alone
+    finally:
+        model.drop_prefixes()
+    assert model.kept_prefixes == 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_restored_prefix_state_equals_evaluating_the_head_then_the_rest(embedded_chat_model_05b):
+    from assistant.llm_prefix import PrefixStore
+
+    model = embedded_chat_model_05b
+    llama = model.load()
+    with model._lock:
+        tokens = model._prompt_tokens(to_chat_dicts(model._convert_input(
+            _reply_messages("蓝色T恤", ["夏季纯棉蓝色T恤 男 短袖"])).to_messages()), {})
+        head, rest = tokens[:60], tokens[60:]
+        llama.reset()
+        llama.eval(head)
+        llama.eval(rest)
+        expected = _last_logits(llama)
+        store = PrefixStore()
+        assert store.keep(llama, head) is not None
+        llama.reset()
+        llama.eval(tokens[:5][::-1])
+        assert store.prepare(llama, tokens) == len(head)
+        llama.eval(rest)
+        assert _last_logits(llama) == expected
 
 
 # ---------------------------------------------- OpenAI-compatible path against a real HTTP server on loopback

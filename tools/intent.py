@@ -76,12 +76,13 @@ def _torch() -> Any:
     return torch
 
 
-def _build_network(labels: list[str], freeze_layers: int) -> tuple[Any, Any]:
-    """The encoder with a linear head, lower part frozen; returns (network, tokenizer)."""
+def _build_network(labels: list[str], freeze_layers: int, inference: bool = False) -> tuple[Any, Any]:
+    """The encoder with a linear head, lower part frozen; returns (network, tokenizer). For `inference` the
+    encoder shares the process-wide 4-bit word table and tokenizer with the sentence embedder."""
     torch = _torch()
-    from assistant.embeddings import load_e5_encoder
+    from assistant.embeddings import load_e5_encoder, load_e5_inference_encoder
 
-    encoder, tokenizer = load_e5_encoder()
+    encoder, tokenizer = load_e5_inference_encoder() if inference else load_e5_encoder()
 
     class IntentNetwork(torch.nn.Module):
         def __init__(self) -> None:
@@ -154,7 +155,7 @@ class IntentClassifier:
         torch = _torch()
         try:
             info = json.loads(config_path.read_text(encoding="utf-8"))
-            network, tokenizer = _build_network(info["labels"], info["freeze_layers"])
+            network, tokenizer = _build_network(info["labels"], info["freeze_layers"], inference=True)
             state = torch.load(weights_path, map_location="cpu", weights_only=True)
             missing = network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
@@ -162,7 +163,12 @@ class IntentClassifier:
                                    "`shopquery train-intent`") from exc
         if missing.unexpected_keys or any(_is_trainable(k, info["freeze_layers"]) for k in missing.missing_keys):
             raise ModelUnavailable(f"the intent checkpoint in {directory} does not match the encoder; retrain it")
-        return cls(_for_inference(network, precision), tokenizer, info["labels"], float(info["threshold"]), info)
+        classifier = cls(_for_inference(network, precision), tokenizer, info["labels"], float(info["threshold"]),
+                         info)
+        from assistant.memory import release_free_memory
+
+        release_free_memory()  # the float32 layers replaced by int8 ones are garbage now
+        return classifier
 
     def probabilities(self, texts: list[str]) -> list[list[float]]:
         """Class probabilities (in `self.labels` order) for each text."""
@@ -217,6 +223,8 @@ def _halve_word_embeddings(network: Any) -> None:
     to fp32 before the rest of the network."""
     torch = _torch()
     table = network.encoder.embeddings.word_embeddings
+    if not isinstance(getattr(table, "weight", None), torch.nn.Parameter):
+        return  # the shared 4-bit table: already a seventh of the float32 size
     table.weight.data = table.weight.data.to(torch.float16)
     table.register_forward_hook(lambda _module, _inputs, output: output.float())
 

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import api_openai as oai
@@ -38,6 +39,7 @@ from assistant.api_ops import ModelHealth, RequestMetrics, Warmup, readiness
 from assistant.api_security import (
     ApiError,
     BodyLimit,
+    Bulkhead,
     KeyChecker,
     ModelSlots,
     RateLimiter,
@@ -73,7 +75,8 @@ class ApiState:
         self.metrics = ApiMetrics()
         self.keys = KeyChecker(s.api_keys)
         self.limiter = RateLimiter(s.api_rate_limit)
-        self.slots = ModelSlots(s.api_model_concurrency, s.api_queue_timeout_s)
+        self.slots = ModelSlots(s.api_model_concurrency, s.api_queue_timeout_s, s.api_model_queue)
+        self.fast = Bulkhead(s.api_fast_concurrency, s.api_fast_queue, s.api_queue_timeout_s, "fast-path slot")
         self.health = ModelHealth(assistant)
         self.warmup = Warmup(assistant, self.health)
         self.active: set[str] = set()
@@ -91,8 +94,10 @@ def classify_error(exc: BaseException) -> tuple[int, str, str, dict[str, str]]:
         return exc.status, exc.kind, exc.message, exc.headers
     if isinstance(exc, InputError):
         return 400, "invalid_request", str(exc), {}
-    if isinstance(exc, ModelUnavailable | CatalogError | HistoryUnavailable):
-        return 503, "unavailable", str(exc), {}
+    if isinstance(exc, HistoryUnavailable):
+        return 503, "unavailable", str(exc), retry_after(exc.retry_after_s)
+    if isinstance(exc, ModelUnavailable | CatalogError):
+        return 503, "unavailable", str(exc), retry_after(5.0)
     if isinstance(exc, ShopqueryError):
         return 500, "server_error", str(exc), {}
     ref = uuid.uuid4().hex[:12]
@@ -211,6 +216,7 @@ async def start_turn(api: ApiState, message: str, session_id: str | None, user_i
 
     def work() -> Any:
         turn = api.assistant.agent.respond(text, session_id=session_id, user_id=user_id, on_token=on_token)
+        turn.notes.extend(api.assistant.degraded_notes())
         api.after_turn(turn, surface)
         if after is not None:
             after(turn)
@@ -276,18 +282,28 @@ def _add_probe_routes(app: FastAPI) -> None:
         return readiness(api)
 
     @app.get("/metrics", tags=["operations"], dependencies=Guarded, response_class=PlainTextResponse,
-             summary="Prometheus metrics (text format)")
+             responses=ERRORS, summary="Prometheus metrics (text format)")
     def metrics(api: ApiDep) -> Response:
         api.metrics.busy.set(api.slots.busy)
         api.metrics.waiting.set(api.slots.waiting)
+        api.metrics.fast_busy.set(api.fast.busy)
+        api.metrics.fast_waiting.set(api.fast.waiting)
         return Response(api.metrics.render(), media_type=CONTENT_TYPE)
 
 
 def _add_v1_routes(app: FastAPI) -> None:
     @app.post("/v1/analyze", tags=["assistant"], dependencies=Guarded, responses=ERRORS,
               summary="the fast path: correct, understand and search one query (no language model)")
-    def analyze(body: AnalyzeRequest, api: ApiDep) -> QueryAnalysis:
-        return api.assistant.analyze(body.query, user_id=body.user_id, k=body.k)
+    async def analyze(body: AnalyzeRequest, api: ApiDep) -> QueryAnalysis:
+        try:
+            await api.fast.acquire()
+        except SlotsBusy:
+            api.metrics.fast_rejected.inc()
+            raise
+        try:
+            return await run_in_threadpool(api.assistant.analyze, body.query, user_id=body.user_id, k=body.k)
+        finally:
+            api.fast.release()
 
     @app.post("/v1/chat", tags=["assistant"], dependencies=Guarded, response_model=ChatResponse,
               summary="one message of a conversation (JSON, or server-sent events with stream=true)",
@@ -311,17 +327,20 @@ def _add_v1_routes(app: FastAPI) -> None:
                                x_session_id: Annotated[str | None, Header()] = None) -> Response:
         return await _openai_turn(api, body, x_session_id)
 
-    @app.get("/v1/models", tags=["openai"], dependencies=Guarded, summary="the model this server answers as")
+    @app.get("/v1/models", tags=["openai"], dependencies=Guarded, responses=ERRORS,
+             summary="the model this server answers as")
     def models() -> ModelList:
         return ModelList(data=[ModelCard(id=oai.SERVED_MODEL, created=0)])
 
     @app.post("/v1/events", tags=["history"], dependencies=Guarded, status_code=201, responses=ERRORS,
-              summary="record shopper events (one object, or a list stored in one transaction)")
+              summary="record shopper events (one object, or a list stored in one transaction); 201 only once "
+                      "they are on disk, 503 + Retry-After when the database is locked (nothing stored)")
     def events(body: Annotated[Event | Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS)],
                                Body()], api: ApiDep) -> EventsRecorded:
         history = api.assistant.history
         if isinstance(body, list):
-            return EventsRecorded(recorded=history.record_many(body))
+            ids = history.record_many_ids(body)
+            return EventsRecorded(recorded=len(ids), ids=ids)
         return EventsRecorded(recorded=1, ids=[history.record(body)])
 
 
@@ -384,10 +403,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
     host = host or settings.api_host
     port = port or settings.api_port
-    check_bind(host, settings.api_keys)
+    open_to_network = check_bind(host, settings.api_keys, settings.api_allow_public_without_keys)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(Assistant(settings), warm_up=True)
-    keys = f"{len(settings.api_keys)} API key(s) required" if settings.api_keys else "no API keys (loopback only)"
+    keys = f"{len(settings.api_keys)} API key(s) required" if settings.api_keys else \
+        "no API keys" + ("" if open_to_network else " (loopback only)")
     log.warning("shopquery API on http://%s:%d (%s); /readyz reports when the catalog and model are loaded",
                 host, port, keys)
+    if open_to_network:
+        log.warning("INSECURE: serving on %s without API keys (SHOPQUERY_API_ALLOW_PUBLIC_WITHOUT_KEYS=true); "
+                    "anyone who can reach this address can use the API", host)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -80,8 +80,8 @@ class EventsRecorded(BaseModel):
     """What `POST /v1/events` stored."""
 
     recorded: int
-    ids: list[int] | None = Field(default=None, description="the stored event's id (single events; a list is "
-                                                             "stored in one transaction and reports its count)")
+    ids: list[int] | None = Field(default=None, description="ids of the stored events, in request order "
+                                                             "(committed before the 201)")
 
 
 class ErrorDetail(BaseModel):

@@ -22,12 +22,15 @@ log = logging.getLogger("shopquery.api")
 
 class ModelHealth:
     """The chat model's status, cached: checked once (in the background) and again when stale or after a turn
-    whose model call failed. A check loads the embedded model once or asks the server for its models."""
+    whose model call failed. A check loads the embedded model once or asks the server for its models. A model
+    that answers the check but whose last reply failed (malformed, too slow, rejected) is "degraded" until a turn
+    gets a good reply again."""
 
     def __init__(self, assistant: Assistant, ttl_s: float = 60.0):
         self.assistant = assistant
         self.ttl_s = ttl_s
         self.status, self.reason, self.checked = "unknown", "not checked yet", None
+        self.turn_error: str | None = None
         self._running = threading.Lock()
 
     def check(self) -> None:
@@ -57,13 +60,20 @@ class ModelHealth:
         if stale and self._running.acquire(blocking=False):
             threading.Thread(target=self._check_once, name="shopquery-model-check", daemon=True).start()
         age = None if self.checked is None else round(time.monotonic() - self.checked, 1)
-        return {"status": self.status, "reason": self.reason, "checked_s_ago": age}
+        status, reason = self.status, self.reason
+        if status == "ok" and self.turn_error is not None:
+            status, reason = "degraded", f"last reply failed: {self.turn_error}"
+        return {"status": status, "reason": reason, "checked_s_ago": age}
 
     def observe(self, turn: Any) -> None:
-        """Learn from a turn: a model reply means ok; a failed model call means check again."""
+        """Learn from a turn: a model reply means ok; a failed model call means degraded, and check again."""
         if turn.used_model:
+            self.turn_error = None
             self._set("ok", None)
-        elif any(s.kind == "model" and s.error for s in turn.trace):
+            return
+        failed = [s.error for s in turn.trace if s.kind == "model" and s.error]
+        if failed:
+            self.turn_error = failed[-1]
             self.checked = None
 
 
@@ -96,22 +106,47 @@ class Warmup:
         self.health.check()
 
 
+def catalog_status(assistant: Assistant) -> dict[str, Any]:
+    """The catalog store's status: ok, degraded (served from the on-disk index) or unavailable."""
+    try:
+        return assistant.store.status()
+    except ShopqueryError as exc:
+        return {"status": "unavailable", "reason": str(exc), "products": 0}
+
+
+def history_status(assistant: Assistant) -> dict[str, Any]:
+    """The history database's status: ok, or unavailable (cannot be opened, or its write lock is held)."""
+    try:
+        return assistant.history.health()
+    except ShopqueryError as exc:
+        return {"status": "unavailable", "reason": str(exc)}
+
+
 def readiness(api: Any) -> JSONResponse:
-    """The /readyz answer: 200 when the catalog is loaded and has products; the model's cached status."""
+    """The /readyz answer. 503 while warming up, when warm-up failed, or when no catalog can be served (store
+    unavailable with no on-disk index, or empty). Otherwise 200: "ready" when every component is ok, "degraded"
+    when the catalog is served from its on-disk index, the history database is unavailable or the model is
+    unavailable (answers then come from the fast path, with a note saying what is missing)."""
     from assistant.llm import describe_model
 
     model = api.health.snapshot() | {"backend": describe_model(api.settings)}
     if api.warmup.state in ("running", "failed"):
         reason = "warming up" if api.warmup.state == "running" else api.warmup.reason
         return JSONResponse({"status": api.warmup.state, "reason": reason, "model": model}, status_code=503)
-    try:
-        products = len(api.assistant.store.index.products)
-    except ShopqueryError as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc), "model": model}, status_code=503)
-    if products == 0:
+    catalog = catalog_status(api.assistant)
+    components = {"catalog": catalog, "history": history_status(api.assistant), "model": model}
+    for name, part in components.items():
+        api.metrics.component_up.set(1.0 if part["status"] in ("ok", "unknown") else 0.0, component=name)
+    body: dict[str, Any] = {"products": catalog.get("products", 0), "model": model, "components": components}
+    if catalog["status"] == "unavailable":
+        return JSONResponse({"status": "unavailable", "reason": f"catalog: {catalog['reason']}", **body},
+                            status_code=503)
+    if not body["products"]:
         return JSONResponse({"status": "empty", "reason": "the catalog is empty: run `shopquery ingest FILE`",
-                             "products": 0, "model": model}, status_code=503)
-    return JSONResponse({"status": "ready", "products": products, "model": model})
+                             **body}, status_code=503)
+    degraded = [f"{name}: {part['status']} ({part['reason']})" for name, part in components.items()
+                if part["status"] not in ("ok", "unknown")]
+    return JSONResponse({"status": "degraded" if degraded else "ready", "degraded": degraded, **body})
 
 
 class RequestMetrics:

@@ -43,11 +43,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, keys: list[SecretStr]) -> None:
-    """Refuse to serve on a reachable address without API keys."""
-    if not keys and not is_loopback(host):
+def check_bind(host: str, keys: list[SecretStr], allow_without_keys: bool = False) -> bool:
+    """Refuse to serve on a reachable address without API keys unless explicitly allowed; True when the
+    server is about to run open on a reachable address (the caller warns loudly)."""
+    if keys or is_loopback(host):
+        return False
+    if not allow_without_keys:
         raise ConfigError(f"refusing to serve on {host} without API keys: set SHOPQUERY_API_KEYS (comma-separated, "
-                          "16+ characters each), or bind to 127.0.0.1")
+                          "16+ characters each), bind to 127.0.0.1, or (trusted networks only) set "
+                          "SHOPQUERY_API_ALLOW_PUBLIC_WITHOUT_KEYS=true")
+    return True
 
 
 class KeyChecker:
@@ -112,18 +117,18 @@ def retry_after(seconds: float) -> dict[str, str]:
 
 
 class SlotsBusy(ApiError):
-    """Every chat slot stayed busy for the whole queue timeout."""
+    """No slot freed up in time, or the wait queue was full."""
 
 
-class ModelSlots:
-    """At most `capacity` chat turns run at once, each in a worker thread; a turn that cannot get a slot within
-    `wait_s` is refused at once instead of piling up. A slot is freed when its worker finishes, even if the client
-    has gone away (the model is busy until then)."""
+class Bulkhead:
+    """At most `capacity` holders at once and at most `max_queue` waiting, each for at most `wait_s`: work beyond
+    that is refused at once (503 + Retry-After) instead of piling up. Used from one event loop."""
 
-    def __init__(self, capacity: int, wait_s: float):
+    def __init__(self, capacity: int, max_queue: int, wait_s: float, what: str = "slot"):
         self.capacity = capacity
+        self.max_queue = max_queue
         self.wait_s = wait_s
-        self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="shopquery-turn")
+        self.what = what
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
         self.busy = 0
@@ -135,36 +140,66 @@ class ModelSlots:
             self._loop, self._sem, self.busy, self.waiting = loop, asyncio.Semaphore(self.capacity), 0, 0
         return self._sem
 
-    async def _acquire(self, sem: asyncio.Semaphore) -> None:
+    def _refuse(self, why: str) -> SlotsBusy:
+        return SlotsBusy(503, "overloaded", f"all {self.capacity} {self.what}(s) are busy{why}; retry shortly",
+                         retry_after(max(self.wait_s, 1.0)))
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in the bounded queue; SlotsBusy when the queue is full or the wait runs out."""
+        sem = self._semaphore()
         if not sem.locked():
             await sem.acquire()
-            return
-        if self.wait_s > 0:
+        elif self.wait_s <= 0 or self.waiting >= self.max_queue:
+            raise self._refuse(f" and {self.waiting} request(s) are waiting" if self.max_queue else "")
+        else:
             self.waiting += 1
             try:
                 await asyncio.wait_for(sem.acquire(), timeout=self.wait_s)
-                return
             except TimeoutError:
-                pass
+                raise self._refuse(f" for {self.wait_s:g} s") from None
             finally:
                 self.waiting -= 1
-        raise SlotsBusy(503, "overloaded", f"all {self.capacity} chat slot(s) are busy; retry shortly",
-                        retry_after(self.wait_s))
+        self.busy += 1
+
+    def release(self) -> None:
+        """Give a slot back (thread-safe: may be called from a worker thread's done callback)."""
+        sem, loop = self._sem, self._loop
+        if sem is None or loop is None:
+            return
+
+        def give_back() -> None:
+            self.busy -= 1
+            sem.release()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            give_back()
+        else:
+            loop.call_soon_threadsafe(give_back)
+
+
+class ModelSlots(Bulkhead):
+    """A Bulkhead for chat turns, each run in a worker thread. A slot is freed when its worker finishes, even if
+    the client has gone away (the model is busy until then)."""
+
+    def __init__(self, capacity: int, wait_s: float, max_queue: int = 8):
+        super().__init__(capacity, max_queue, wait_s, "chat slot")
+        self.executor = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="shopquery-turn")
 
     async def start(self, fn: Callable[[], Any], on_done: Callable[[], None] | None = None) -> asyncio.Future:
         """Run `fn` in a worker thread once a slot is free; SlotsBusy when none frees up in time."""
-        sem = self._semaphore()
-        await self._acquire(sem)
-        self.busy += 1
+        await self.acquire()
 
-        def release(_: Any) -> None:
-            self.busy -= 1
-            sem.release()
+        def finished(_: Any) -> None:
+            self.release()
             if on_done is not None:
                 on_done()
 
         future = asyncio.get_running_loop().run_in_executor(self.executor, fn)
-        future.add_done_callback(release)
+        future.add_done_callback(finished)
         return future
 
     def close(self) -> None:

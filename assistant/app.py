@@ -162,6 +162,9 @@ class Assistant:
             _ = self.intent_classifier
         if self.settings.expand_queries and self.expander.query_log is not None:
             _ = self.expander.query_log.vectors
+        from assistant.memory import release_free_memory
+
+        release_free_memory()
         return time.perf_counter() - start
 
     def _warm_model(self) -> None:
@@ -172,6 +175,7 @@ class Assistant:
         # an unavailable model is reported by the turn that needs it (and the fast path answers)
         with contextlib.suppress(ShopqueryError):
             self.chat_model.invoke([("user", "hi")], max_tokens=1)
+            self.agent.prime_model()  # the reply prompt's fixed head, evaluated once and kept
 
     def analyze(self, query: str | bytes, user_id: str | None = None, k: int = 10,
                 filters: SearchFilters | None = None, mode: Mode = "hybrid") -> QueryAnalysis:
@@ -180,8 +184,17 @@ class Assistant:
         corrector = self.corrector if self.settings.correct_spelling else None
         intent = self.intent_classifier if self.settings.classify_intent else None
         expander = self.expander_for(user_id) if self.settings.expand_queries else None
-        return analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                             mode=mode, parser=parser, corrector=corrector, intent=intent, expander=expander)
+        analysis = analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
+                                 mode=mode, parser=parser, corrector=corrector, intent=intent, expander=expander)
+        analysis.notes.extend(self.degraded_notes())
+        return analysis
+
+    def degraded_notes(self) -> list[str]:
+        """What is degraded right now that changes answers (the catalog served without its vector store)."""
+        error = getattr(self.__dict__.get("store"), "vector_error", None)
+        if error is None:
+            return []
+        return [f"catalog degraded (vector store unavailable: {error}); results come from the on-disk index"]
 
     def expander_for(self, user_id: str | None) -> Any:
         """The expander, biased to a shopper's preferred brands and categories when their history has any."""

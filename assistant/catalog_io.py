@@ -89,29 +89,57 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             except json.JSONDecodeError as exc:
                 yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
                 continue
+            except RecursionError:
+                yield number, "invalid JSON (nested too deeply)"
+                continue
+            except ValueError as exc:  # e.g. an integer literal with thousands of digits
+                yield number, f"invalid JSON ({str(exc)[:80]})"
+                continue
             yield number, obj if isinstance(obj, dict) else "a row must be a JSON object"
 
 
 def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
         try:
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
         except StopIteration:
             return
+        except csv.Error as exc:
+            raise CatalogError(f"{path}: the header line cannot be read ({exc})") from None
         if "id" not in header or "title" not in header:
             raise CatalogError(f"{path}: the header must have 'id' and 'title' columns (found: {', '.join(header)})")
-        start = reader.line_num + 1
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not any(c.strip() for c in cells):
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            raise CatalogError(f"{path}: the header names these columns more than once: {', '.join(twice)}")
+        for line, cells in _records(reader):
+            if isinstance(cells, str):
+                yield line, cells
+            elif not any(c.strip() for c in cells):
                 continue
-            if any(_has_bad_bytes(c) for c in cells):
+            elif any(_has_bad_bytes(c) for c in cells):
                 yield line, "not valid UTF-8 text"
             elif len(cells) != len(header):
                 yield line, f"expected {len(header)} columns, found {len(cells)}"
             else:
                 yield line, dict(zip(header, cells, strict=True))
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """(line where the record starts, its cells) for every record; a malformed one (an unterminated or stray quote,
+    a field over the size limit) gives its line and the reason instead, and reading goes on after it."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = f" (lines {start}-{reader.line_num})" if reader.line_num > start else ""
+            yield start, f"malformed row{where}: {exc}"
+        else:
+            yield start, cells
+        start = reader.line_num + 1
 
 
 def _has_bad_bytes(text: str) -> bool:

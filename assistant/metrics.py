@@ -186,6 +186,13 @@ class ApiMetrics:
         self.waiting = r.add(Gauge("shopquery_model_slots_waiting", "chat turns waiting for a free slot"))
         self.rejected = r.add(Counter("shopquery_model_slot_rejections_total",
                                       "chat turns refused because every model slot stayed busy"))
+        self.fast_busy = r.add(Gauge("shopquery_fast_slots_busy", "fast-path requests running now"))
+        self.fast_waiting = r.add(Gauge("shopquery_fast_slots_waiting", "fast-path requests waiting for a slot"))
+        self.fast_rejected = r.add(Counter("shopquery_fast_slot_rejections_total",
+                                           "fast-path requests refused because the wait queue was full or the "
+                                           "wait ran out"))
+        self.component_up = r.add(Gauge("shopquery_component_ok", "1 when a component (catalog, history, "
+                                        "model) was ok at the last readiness check, else 0", ("component",)))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished HTTP request."""

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     llm_gguf_path: Path | None = Field(default=None, description="any GGUF file to run instead of the bundled one")
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://host:8000/v1")
     llm_model_name: str | None = Field(default=None, description="model name on that server")
-    llm_api_key: str = "not-needed"
+    llm_api_key: str = Field(default="not-needed", repr=False)
     llm_threads: int = Field(default=2, ge=1, le=256)
     llm_context: int = Field(default=2048, ge=512, le=131072, description="the embedded model's context window; "
                                                                           "turn prompts stay under 1,000 tokens")
@@ -87,7 +87,16 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed by CORS (comma-separated); none by default")
     api_model_concurrency: int = Field(default=1, ge=1, le=64, description="chat turns served at once")
     api_queue_timeout_s: float = Field(default=1.0, ge=0, le=600,
-                                       description="how long a chat turn waits for a free slot before 503")
+                                       description="how long a chat turn (or fast-path request) waits for a "
+                                                   "free slot before 503")
+    api_model_queue: int = Field(default=8, ge=0, le=10_000, description="chat turns allowed to wait for a "
+                                                                         "slot; more get 503 at once")
+    api_fast_concurrency: int = Field(default=4, ge=1, le=256, description="fast-path (/v1/analyze) requests "
+                                                                           "served at once")
+    api_fast_queue: int = Field(default=64, ge=0, le=100_000, description="fast-path requests allowed to wait; "
+                                                                          "more get 503 at once")
+    api_allow_public_without_keys: bool = Field(default=False, description="serve on a non-loopback address "
+                                                "without API keys (insecure; for a trusted network only)")
 
     @field_validator("api_keys", "api_cors_origins", mode="before")
     @classmethod

@@ -273,7 +273,10 @@ def test_events_are_recorded_singly_and_in_batches(build):
         assert assistant.history.events("u1")[0].id == one.json()["ids"][0]
         batch = [{"user_id": "u1", "type": "search", "query": "mouse"},
                  {"user_id": "u1", "type": "purchase", "product_id": "m2", "ts": "2026-01-02T03:04:05"}]
-        assert c.post("/v1/events", json=batch).json() == {"recorded": 2, "ids": None}
+        stored = c.post("/v1/events", json=batch).json()
+        assert stored["recorded"] == 2 and len(stored["ids"]) == 2
+        by_id = {e.id: e for e in assistant.history.events("u1")}
+        assert [by_id[i].type for i in stored["ids"]] == ["search", "purchase"]
         assert assistant.history.count_events("u1") == 3
         bad = [batch[0], {"user_id": "u1", "type": "click"}]
         error = assert_clean_error(c.post("/v1/events", json=bad), 422)
@@ -477,8 +480,10 @@ def test_readyz_reports_products_and_a_cached_model_status(build):
     with TestClient(create_app(build(model=model))) as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         body = _poll_ready(c, "unavailable")
-        assert body["status"] == "ready" and body["products"] == len(CATALOG)
+        assert body["status"] == "degraded" and body["products"] == len(CATALOG)
         assert "model file not found" in body["model"]["reason"]
+        assert body["components"]["catalog"]["status"] == "ok" and body["components"]["history"]["status"] == "ok"
+        assert body["degraded"] == ["model: unavailable (model file not found: /nowhere.gguf)"]
         for _ in range(5):
             assert c.get("/readyz").status_code == 200
         assert model.checks == 1

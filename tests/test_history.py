@@ -116,7 +116,12 @@ def test_sqlite_runs_in_wal_mode_with_full_sync_and_a_busy_timeout(history, tmp_
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
-    stores = [HistoryStore(None, tmp_path), HistoryStore(None, tmp_path)]  # two engines, as two processes would
+    # two engines, as two processes would have
+    writers_lose_nothing([HistoryStore(None, tmp_path), HistoryStore(None, tmp_path)])
+
+
+def writers_lose_nothing(stores: list[HistoryStore]) -> None:
+    """Eight threads write through two stores at once: every event is stored once (shared with other backends)."""
     errors = []
 
     def write(n):

@@ -70,6 +70,12 @@ def _first(matches: list[Match], kind: str, negated: bool = False) -> list[Match
     return [m for m in matches if m.kind == kind and m.negated == negated]
 
 
+def _wanted(matches: list[Match], kind: str) -> list[Match]:
+    """Values asked for: a value the query also refuses ("红色 不要红色") is not, as the explicit negation wins."""
+    refused = {m.key for m in matches if m.kind == kind and m.negated}
+    return [m for m in _first(matches, kind) if m.key not in refused]
+
+
 def _gender(matches: list[Match], category: Match | None) -> str | None:
     kinds = {m.key for m in matches if m.kind == "gender"}
     if category is not None:
@@ -125,7 +131,7 @@ class AttributeParser:
 
     def _fill_terms(self, result: ParsedAttributes, matches: list[Match], category: Match | None) -> None:
         lex = self.lexicon
-        brands, colors = _first(matches, "brand"), _first(matches, "color")
+        brands, colors = _wanted(matches, "brand"), _wanted(matches, "color")
         if brands:
             result.brand = lex.brand_display.get(brands[0].key, brands[0].key)
             result._brand_filter = sorted({s for m in brands for s in lex.brand_spellings.get(m.key, {m.key})})
@@ -149,6 +155,8 @@ class AttributeParser:
         spans: dict[str, list[str]] = {}
         for m in matches:
             slot = {"brand": "brand", "color": "color", "gender": "gender"}.get(m.kind)
+            if slot in ("brand", "color") and not m.negated and m not in _wanted(matches, m.kind):
+                continue
             if slot:
                 spans.setdefault(f"exclude_{slot}s" if m.negated else slot, []).append(m.text)
         if category is not None:

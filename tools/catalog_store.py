@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -16,6 +17,15 @@ import numpy as np
 
 from assistant.errors import CatalogError
 from assistant.types import Product
+from tools.catalog_degraded import (
+    SQLITE_FILE,
+    DegradedMode,
+    GuardedCollection,
+    IndexVectors,
+    file_problem,
+    forget_failed_system,
+    indexed_count,
+)
 from tools.colors import canonical_color, color_in_title
 from tools.text import add_words, normalize, tokenize
 
@@ -186,29 +196,56 @@ def teach_segmenter(products: Iterable[Product]) -> None:
     add_words(sorted(words))
 
 
-class CatalogStore:
-    """Products in chromadb (source of truth) with a derived lexical index for BM25 and filters."""
+class CatalogStore(DegradedMode):
+    """Products in chromadb (source of truth) with a derived lexical index for BM25 and filters.
+
+    Degraded mode: when chromadb cannot be opened or read (its files deleted or corrupt, the server down) and the
+    on-disk index holds products, searches are served from that index alone (BM25, and exact nearest neighbours
+    over the index's copy of the vectors); writes are refused with a CatalogError. `vector_error` says why. The
+    store tries chromadb again every `retry_s` seconds and leaves degraded mode by itself once it is restored or
+    re-ingested."""
 
     def __init__(self, directory: Path, embedder: Embedder, collection: str = "products",
-                 chroma_url: str | None = None):
+                 chroma_url: str | None = None, retry_s: float = 5.0):
         self.directory = Path(directory)
         self.embedder = embedder
         self.collection_name = collection
         self.chroma_url = chroma_url
+        self.retry_s = retry_s
+        self.vector_error: str | None = None
+        self._client: Any = None
         self._collection: Any = None
         self._index: LexicalIndex | None = None
         self._lock = threading.RLock()
         self._query_cache: dict[str, np.ndarray] = {}
+        self._next_check = 0.0
 
     # -- chromadb ---------------------------------------------------------------------------------------------
     @property
     def collection(self) -> Any:
-        """The chromadb collection, opened on first use."""
-        if self._collection is None:
-            self._collection = self._open_collection()
-        return self._collection
+        """The collection searches use: chromadb (guarded: a failure switches to degraded mode), or in degraded
+        mode a read-only view of the on-disk index that answers nearest-neighbour queries."""
+        self._check_health()
+        if self.vector_error is None:
+            try:
+                return GuardedCollection(self, self._chroma())
+            except CatalogError:
+                if not self._can_degrade():
+                    raise
+        return IndexVectors(self.index)
 
-    def _open_collection(self) -> Any:
+    def _chroma(self, create: bool = False) -> Any:
+        """The real chromadb collection, opened on first use; CatalogError (and degraded mode) when it fails."""
+        with self._lock:
+            if self._collection is None:
+                try:
+                    self._collection = self._open_collection(create)
+                except CatalogError as exc:
+                    self._degrade(str(exc))
+                    raise
+            return self._collection
+
+    def _open_collection(self, create: bool = False) -> Any:
         try:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
@@ -223,8 +260,10 @@ class CatalogStore:
                 client = chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
                                              ssl=url.scheme == "https", settings=chroma_settings)
             else:
+                self._refuse_empty_replacement(create)
                 self.directory.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(self.directory / "chroma"), settings=chroma_settings)
+            self._client = client
             return client.get_or_create_collection(
                 self.collection_name,
                 embedding_function=embedding_function_for(self.embedder),
@@ -234,10 +273,19 @@ class CatalogStore:
             raise
         except Exception as exc:  # chromadb raises many types for a missing/corrupt store or a down server
             where = self.chroma_url or self.directory / "chroma"
+            if not self.chroma_url:
+                forget_failed_system(self.directory / "chroma")
             raise CatalogError(f"cannot open the catalog store at {where}: {exc}") from exc
 
+    def _refuse_empty_replacement(self, create: bool) -> None:
+        """Never silently start an empty vector store over a catalog the on-disk index still holds."""
+        problem = file_problem(self.directory / "chroma" / SQLITE_FILE)
+        if problem and not create and indexed_count(self.index_path) > 0:
+            raise CatalogError(f"{problem}; the on-disk index still holds the catalog: restore "
+                               f"{self.directory / 'chroma'} or run `shopquery ingest FILE` again")
+
     def count(self) -> int:
-        """Number of products stored."""
+        """Number of products stored (in degraded mode: in the on-disk index)."""
         return int(self.collection.count())
 
     # -- writing ------------------------------------------------------------------------------------------------
@@ -261,7 +309,8 @@ class CatalogStore:
         return report
 
     def _upsert_batch(self, products: list[Product], report: UpsertReport) -> None:
-        known = self.collection.get(ids=[p.id for p in products], include=["metadatas"])
+        collection = self._writable()
+        known = collection.get(ids=[p.id for p in products], include=["metadatas"])
         old = {i: (m or {}).get("hash") for i, m in zip(known["ids"], known["metadatas"], strict=True)}
         changed = [p for p in products if old.get(p.id) != content_hash(p)]
         report.unchanged += len(products) - len(changed)
@@ -270,12 +319,24 @@ class CatalogStore:
         if not changed:
             return
         vectors = self.embedder.embed_passages([p.embedding_text() for p in changed])
-        self.collection.upsert(
+        collection.upsert(
             ids=[p.id for p in changed],
             embeddings=[v.tolist() for v in vectors],
             documents=[p.search_text() for p in changed],
             metadatas=[_metadata(p) for p in changed],
         )
+
+    def _writable(self) -> Any:
+        """chromadb for writing: a missing store is created (re-ingesting repairs degraded mode), a corrupt or
+        unreachable one raises CatalogError."""
+        with self._lock:
+            if self.vector_error is not None:
+                self.vector_error, self._collection = None, None
+            try:
+                return self._chroma(create=True)
+            except CatalogError as exc:
+                raise CatalogError(f"cannot write the catalog: {exc} (move a corrupt store directory away, "
+                                   "then ingest again)") from None
 
     # -- the derived index ------------------------------------------------------------------------------------------
     @property
@@ -283,22 +344,23 @@ class CatalogStore:
         """Where the lexical index and product columns are kept."""
         return self.directory / "index"
 
-    def _fingerprint(self) -> dict[str, Any]:
-        return {"count": self.count(), "collection": self.collection_name, "embedder": self.embedder.name}
+    def _fingerprint(self, count: int) -> dict[str, Any]:
+        return {"count": count, "collection": self.collection_name, "embedder": self.embedder.name}
 
     def rebuild_index(self) -> LexicalIndex:
         """Rebuild BM25 and columns from what chromadb holds (no re-embedding)."""
         products: list[Product] = []
         vectors: list[np.ndarray] = []
-        total, page = self.count(), 2000
+        collection = self._chroma()
+        total, page = int(collection.count()), 2000
         for offset in range(0, total, page):
-            got = self.collection.get(limit=page, offset=offset, include=["metadatas", "embeddings"])
+            got = collection.get(limit=page, offset=offset, include=["metadatas", "embeddings"])
             for meta, vec in zip(got["metadatas"], got["embeddings"], strict=True):
                 products.append(Product.model_validate_json(meta["product"]))
                 vectors.append(np.asarray(vec, dtype=np.float32))
         matrix = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dim), dtype=np.float32)
         index = LexicalIndex.build(products, matrix)
-        index.save(self.index_path, self._fingerprint())
+        index.save(self.index_path, self._fingerprint(total))
         with self._lock:
             self._index = index
         return index
@@ -312,14 +374,25 @@ class CatalogStore:
         return self._index  # type: ignore[return-value]
 
     def _load_index(self) -> LexicalIndex:
+        loaded: tuple[LexicalIndex, dict[str, Any]] | None = None
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            loaded = LexicalIndex.load(self.index_path)
         try:
-            index, manifest = LexicalIndex.load(self.index_path)
-            fresh = manifest.get("version") == INDEX_VERSION and manifest.get("count") == self.count() \
-                and manifest.get("embedder") == self.embedder.name
-            if fresh:
+            stored = int(self._chroma().count())
+        except CatalogError:
+            if loaded is not None and loaded[0].products:
+                return loaded[0]  # degraded mode: serve what the on-disk index holds
+            raise
+        except Exception as exc:  # noqa: BLE001 - chromadb raises many types for a broken store
+            self._degrade(f"{type(exc).__name__}: {exc}")
+            if loaded is not None and loaded[0].products:
+                return loaded[0]
+            raise CatalogError(f"cannot read the catalog store: {exc}") from exc
+        if loaded is not None:
+            index, manifest = loaded
+            if manifest.get("version") == INDEX_VERSION and manifest.get("count") == stored \
+                    and manifest.get("embedder") == self.embedder.name:
                 return index
-        except (OSError, ValueError, KeyError):
-            pass
         return self.rebuild_index()
 
     def query_vector(self, text: str) -> np.ndarray:
@@ -340,3 +413,4 @@ class CatalogStore:
         """The stored products with these ids, in the given order (unknown ids are skipped)."""
         index = self.index
         return [index.products[index.row_of[i]] for i in ids if i in index.row_of]
+

@@ -4,11 +4,12 @@ database — a SQLite file in DATA_DIR by default, any SQLAlchemy URL (PostgreSQ
 Durability: on SQLite an event is on disk once ``record`` or ``record_many`` returns (WAL journal with
 ``synchronous=FULL``: the WAL is fsynced at every commit; details, locking and migrations in tools/history_db.py).
 A batch is one transaction: all of it is stored or none. A database that cannot be opened, reached or locked in
-time raises HistoryUnavailable."""
+time raises HistoryUnavailable (HistoryBusy for a lock held past the busy timeout: nothing was written)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,10 +27,12 @@ from tools.history_db import (
     LATEST_VERSION,
     MAX_QUERY,
     MAX_USER_ID,
+    HistoryBusy,
     HistoryUnavailable,
     apply_migrations,
     events_t,
     open_engine,
+    probe_sqlite_lock,
     safe_url,
     sessions_t,
     write_transaction,
@@ -136,6 +139,23 @@ class HistoryStore:
         """Release pooled connections."""
         self.engine.dispose()
 
+    def health(self, wait_s: float = 0.2) -> dict[str, Any]:
+        """Whether events can be written now: SQLite takes and releases the write lock within `wait_s`, other
+        databases answer a trivial query. {"status": "ok"|"unavailable", "reason": ...}."""
+        try:
+            with self._guard("checking health"):
+                if self.engine.dialect.name == "sqlite":
+                    probe_sqlite_lock(self.engine, wait_s, self.busy_timeout_s)
+                else:
+                    with self.engine.connect() as conn:
+                        conn.execute(select(1))
+        except HistoryUnavailable as exc:
+            return {"status": "unavailable", "reason": str(exc)}
+        except sqlite3.Error as exc:
+            return {"status": "unavailable", "reason": f"history database {self.display_url}: {exc} (the write "
+                                                       f"lock is held by another connection)"}
+        return {"status": "ok", "reason": None}
+
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         try:
@@ -144,10 +164,11 @@ class HistoryStore:
             raise
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            message = f"history database {self.display_url} unavailable while {action}: {detail}"
             if "locked" in detail or "busy" in detail:
-                detail += f" (held by another connection for more than {self.busy_timeout_s:g} s)"
-            raise HistoryUnavailable(f"history database {self.display_url} unavailable while {action}: {detail}") \
-                from exc
+                raise HistoryBusy(f"{message} (held by another connection for more than {self.busy_timeout_s:g} s;"
+                                  " nothing was written)", retry_after_s=max(1.0, self.busy_timeout_s)) from exc
+            raise HistoryUnavailable(message) from exc
 
     @contextmanager
     def _writing(self, action: str) -> Iterator[Connection]:
@@ -168,16 +189,21 @@ class HistoryStore:
 
     def record_many(self, events: list[Event | Mapping[str, Any]]) -> int:
         """Store events in one transaction: every one is validated first, and either all are written or none."""
+        return len(self.record_many_ids(events))
+
+    def record_many_ids(self, events: list[Event | Mapping[str, Any]]) -> list[int]:
+        """Like `record_many`, returning the stored events' ids in the given order once they are committed."""
         rows = []
         for i, data in enumerate(events):
             try:
                 rows.append(_row(parse_event(data)))
             except InputError as exc:
                 raise InputError(f"event {i}: {exc}; nothing was recorded") from None
-        if rows:
-            with self._writing("recording events") as conn:
-                conn.execute(insert(events_t), rows)
-        return len(rows)
+        if not rows:
+            return []
+        statement = insert(events_t)
+        with self._writing("recording events") as conn:
+            return [int(conn.execute(statement.values(**row)).inserted_primary_key[0]) for row in rows]
 
     def replace_user_events(self, user_ids: list[str], events: list[Event]) -> int:
         """Delete these users' events and store `events` instead, in one transaction (used to reset demo users)."""
@@ -292,5 +318,5 @@ def _session_json(session_id: str, state: dict[str, Any]) -> str:
     return text
 
 
-__all__ = ["LATEST_VERSION", "Event", "EventType", "HistoryStore", "HistoryUnavailable", "StoredEvent", "UserProfile",
-           "apply_migrations", "open_engine", "parse_event"]
+__all__ = ["LATEST_VERSION", "Event", "EventType", "HistoryBusy", "HistoryStore", "HistoryUnavailable", "StoredEvent",
+           "UserProfile", "apply_migrations", "open_engine", "parse_event"]

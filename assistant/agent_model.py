@@ -56,14 +56,14 @@ class ModelCalls:
         if (family, lang) in self._primed:
             return 0
         self._primed.add((family, lang))
-        keep = getattr(self.assistant.chat_model, "keep_prefix", None)
-        if keep is None:
-            return 0
-        base = self.assistant.prompts.samples(family)
-        samples = [self.reply_messages(family, lang, {**base, **variables}) for variables in _HEAD_SAMPLES]
         try:
+            keep = getattr(self.assistant.chat_model, "keep_prefix", None)
+            if keep is None:
+                return 0
+            base = self.assistant.prompts.samples(family)
+            samples = [self.reply_messages(family, lang, {**base, **variables}) for variables in _HEAD_SAMPLES]
             return int(keep(samples))
-        except Exception:  # noqa: BLE001 - keeping a prefix only saves time; a turn reports a broken model itself
+        except Exception:  # noqa: BLE001 - keeping a prefix only saves time; a turn reports a missing or broken model
             return 0
 
     def reply_messages(self, family: str, lang: str, variables: dict[str, Any]) -> list[tuple[str, str]]:

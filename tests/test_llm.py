@@ -475,6 +475,7 @@ def _last_logits(llama) -> list[float]:
 @pytest.mark.slow
 def test_real_kept_prefix_gives_the_same_reply_and_is_used(embedded_chat_model_05b):
     model = embedded_chat_model_05b
+    model.drop_prefixes()  # the model is shared by the session: start from no kept head
     messages = _reply_messages("蓝色T恤", ["夏季纯棉蓝色T恤 男 短袖", "蓝色印花T恤 女 宽松"])
     try:
         kept = model.keep_prefix([_reply_messages("手机壳", ["透明手机壳"]), _reply_messages("mouse", ["Mouse"])])

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import ScriptedChatModel
+from conftest import HashEmbedder, ScriptedChatModel
 from hypothesis import HealthCheck, given, settings
 from test_agent import CATALOG, KeywordIntent
 
@@ -30,7 +30,6 @@ EXAMPLES = {"positive": 25, "negative": 15}
 def server(tmp_path_factory):
     """The API on uvicorn (a real server and socket); yields its base URL."""
     import uvicorn
-    from conftest import HashEmbedder
 
     data = tmp_path_factory.mktemp("schemathesis-data")
     embedder = HashEmbedder()

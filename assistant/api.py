@@ -322,7 +322,9 @@ def _add_v1_routes(app: FastAPI) -> None:
 
     @app.post("/v1/chat/completions", tags=["openai"], dependencies=Guarded, response_model=ChatCompletion,
               summary="OpenAI-compatible chat completion (stream=true gives chat.completion.chunk events)",
-              responses=ERRORS)
+              responses=ERRORS | {200: {"content": {"text/event-stream": {}},
+                                        "description": "ChatCompletion, or chat.completion.chunk events with "
+                                                       "stream=true, ending with `data: [DONE]`"}})
     async def chat_completions(body: ChatCompletionRequest, api: ApiDep,
                                x_session_id: Annotated[str | None, Header()] = None) -> Response:
         return await _openai_turn(api, body, x_session_id)

@@ -652,3 +652,11 @@ def test_the_openai_client_talks_to_the_live_server(live_server):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="w" * 24, max_retries=0).chat.completions.create(
             model="shopquery", messages=messages)
+
+
+def test_streaming_endpoints_document_server_sent_events():
+    # found by schemathesis: a streamed chat completion answered text/event-stream, which the schema did not list
+    schema = create_app(Settings()).openapi()
+    for path in ("/v1/chat", "/v1/chat/completions"):
+        content = schema["paths"][path]["post"]["responses"]["200"]["content"]
+        assert {"application/json", "text/event-stream"} <= set(content), path

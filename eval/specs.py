@@ -86,17 +86,23 @@ class SuiteSpec(BaseModel):
         return metric_direction(metric, self.directions) or "higher"
 
 
-def load_suite_file(path: Path) -> SuiteSpec:
-    """Read and check a suite file; ConfigError naming the file and the field for anything wrong."""
-    path = Path(path)
+def read_yaml_mapping(path: Path, what: str, shape: str) -> dict[str, Any]:
+    """The YAML mapping in `path`; ConfigError naming the file when it is missing, not YAML or not a mapping."""
     if not path.is_file():
-        raise ConfigError(f"suite file not found: {path}")
+        raise ConfigError(f"{what} not found: {path}")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
     if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: a suite file is a mapping (name, kind, data, ...)")
+        raise ConfigError(f"{path}: {shape}")
+    return doc
+
+
+def load_suite_file(path: Path) -> SuiteSpec:
+    """Read and check a suite file; ConfigError naming the file and the field for anything wrong."""
+    path = Path(path)
+    doc = read_yaml_mapping(path, "suite file", "a suite file is a mapping (name, kind, data, ...)")
     try:
         spec = SuiteSpec.model_validate({**doc, "file": path})
     except ValidationError as exc:

@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.errors import ConfigError
 from assistant.prompts import PromptLibrary
+from eval.specs import read_yaml_mapping
 
 DEFAULT = "default"
 VARIANTS_DIR = Path(__file__).resolve().parent.parent / "prompts" / "variants"
@@ -44,14 +44,8 @@ def default_variant() -> Variant:
 def load_variant(path: Path, directory: Path | None = None) -> Variant:
     """Read and check one variant file; ConfigError naming the file for anything wrong."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"prompt variant not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())[:200]}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: a prompt variant is a mapping with name, description and overrides")
+    doc = read_yaml_mapping(path, "prompt variant",
+                            "a prompt variant is a mapping with name, description and overrides")
     try:
         variant = Variant.model_validate({**doc, "file": str(path)})
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant.app import Assistant
 from assistant.settings import load_settings
+from eval.bench_agent import current_rss_mb
 
 MESSAGES = ["我想买件T恤", "蓝色的, 100块以内", "wireless mouse", "black ones under $40"]
 
@@ -29,15 +30,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-model", action="store_true", help="leave the chat model out")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
-
-
-def rss_mb() -> float:
-    """Resident memory of this process now (Linux /proc), in MB."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def peak_mb() -> float:
@@ -85,16 +77,16 @@ def _turns(assistant: Assistant, use_model: bool, turns: int) -> None:
 def measure(use_model: bool, turns: int) -> dict[str, Any]:
     """Load the parts one by one; RSS after each, its growth, seconds, the peak and the final figure."""
     assistant = Assistant(load_settings())
-    before = rss_mb()
+    before = current_rss_mb()
     rows = [{"part": "python + imports + settings", "delta_mb": round(before), "rss_mb": round(before), "s": 0.0}]
     for name, load in parts(assistant, use_model, turns):
         start = time.perf_counter()
         load()
-        now = rss_mb()
+        now = current_rss_mb()
         rows.append({"part": name, "delta_mb": round(now - before), "rss_mb": round(now),
                      "s": round(time.perf_counter() - start, 2)})
         before = now
-    return {"rows": rows, "rss_mb": round(rss_mb()), "peak_rss_mb": round(peak_mb())}
+    return {"rows": rows, "rss_mb": round(current_rss_mb()), "peak_rss_mb": round(peak_mb())}
 
 
 def main(argv: list[str] | None = None) -> int:

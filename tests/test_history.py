@@ -78,17 +78,23 @@ def test_times_are_stored_in_utc(history):
 
 # -- schema and durability ------------------------------------------------------------------------------------------------
 def test_a_v1_database_is_migrated_to_the_latest_version_keeping_its_events(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert LATEST_VERSION == 2
+    v1_database_migrates(f"sqlite:///{tmp_path / 'old.db'}", "2025-01-02 03:04:05.000000")
+
+
+def v1_database_migrates(url: str, old_ts: str) -> None:
+    """A version-1 database with one event is brought to the latest schema, keeps the event, and a second open has
+    nothing left to apply (shared with other backends; `old_ts` is a timestamp literal in the backend's form)."""
     engine = open_engine(url)
     assert apply_migrations(engine, target=1) == 1
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO events (user_id, type, product_id, ts) "
-                          "VALUES ('old', 'purchase', 'p1', '2025-01-02 03:04:05.000000')"))
+                          f"VALUES ('old', 'purchase', 'p1', '{old_ts}')"))
     assert "sessions" not in inspect(engine).get_table_names()
     engine.dispose()
 
     store = HistoryStore(url)
-    assert store.version == LATEST_VERSION == 2
+    assert store.version == LATEST_VERSION
     inspector = inspect(store.engine)
     assert {"events", "sessions", "schema_version"} <= set(inspector.get_table_names())
     assert {"ix_events_user_ts", "ix_events_product"} <= {i["name"] for i in inspector.get_indexes("events")}

@@ -24,7 +24,7 @@ from assistant.cli import main
 from assistant.settings import load_settings
 from assistant.types import Product
 from tools.catalog_store import CatalogStore
-from tools.history import LATEST_VERSION, HistoryStore, HistoryUnavailable, apply_migrations, open_engine
+from tools.history import HistoryStore, HistoryUnavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -83,29 +83,11 @@ def test_the_store_really_is_on_postgresql(history):
 
 # -- schema ----------------------------------------------------------------------------------------------------------
 def test_a_v1_database_is_migrated_to_the_latest_version_keeping_its_events(pg_url):
-    engine = open_engine(pg_url)
-    assert apply_migrations(engine, target=1) == 1
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO events (user_id, type, product_id, ts) "
-                          "VALUES ('old', 'purchase', 'p1', '2025-01-02 03:04:05+00')"))
-    assert "sessions" not in inspect(engine).get_table_names()
-    engine.dispose()
-
+    sqlite_suite.v1_database_migrates(pg_url, "2025-01-02 03:04:05+00")
     store = HistoryStore(pg_url)
-    assert store.version == LATEST_VERSION
-    inspector = inspect(store.engine)
-    assert {"events", "sessions", "schema_version"} <= set(inspector.get_table_names())
-    assert {"ix_events_user_ts", "ix_events_product"} <= {i["name"] for i in inspector.get_indexes("events")}
-    ts_type = next(c["type"] for c in inspector.get_columns("events") if c["name"] == "ts")
+    ts_type = next(c["type"] for c in inspect(store.engine).get_columns("events") if c["name"] == "ts")
     assert getattr(ts_type, "timezone", False), "event times must be stored with their time zone"
-    assert [e.product_id for e in store.events("old")] == ["p1"]
-    store.save_session("s", "old", {"turns": 1})
     store.close()
-    again = HistoryStore(pg_url)  # idempotent: nothing left to apply
-    assert again.version == LATEST_VERSION and again.load_session("s") == {"turns": 1}
-    with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar() == 1
-    again.close()
 
 
 def _open_concurrently(url: str, n: int) -> list[Exception]:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assistant.errors import InputError
+from eval import records
 
 SCHEMA_NAME = "shopquery.eval.run"
 SCHEMA_VERSION = 1
@@ -38,21 +39,14 @@ def _none_to_empty(value: Any, empty: Any) -> Any:
     return empty if value is None else value
 
 
-class CaseRecord(BaseModel):
-    """One case of one cell: pass/fail, why, what went in and what came out."""
+class CaseRecord(records.CaseRecord):
+    """One case of one cell as read back from a run record: the runner's case record, lenient about what an
+    older or hand-made record leaves out (a missing `passed` is a fail, `labels` may be absent)."""
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
     passed: bool = False
-    error: str | None = None
-    scores: dict[str, Any] = Field(default_factory=dict)
-    latency_ms: float | None = None
-    input: Any = None
-    expected: Any = None
-    output: Any = None
     labels: dict[str, Any] | None = None
-    failures: list[str] = Field(default_factory=list)
 
     @field_validator("id", mode="before")
     @classmethod

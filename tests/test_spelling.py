@@ -15,7 +15,7 @@ from eval.datasets import load_jsonl
 from eval.suites import spelling as suite
 from tools import spelling as spelling_module
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
-from tools.spelling_en import is_protected_token, substitution_cost, weighted_distance
+from tools.spelling_en import is_protected_token, one_slip, substitution_cost, weighted_distance
 from tools.spelling_zh import FEATURES, ZhParams, context_totals, fuzzy_variants
 
 CATALOG = [
@@ -146,9 +146,13 @@ def test_fuzzy_pinyin_pairs():
     assert "jing" in fuzzy_variants("jin") and "feng" in fuzzy_variants("fen") and "fang" in fuzzy_variants("fan")
 
 
-def test_fuzzy_pinyin_correction(corrector):
-    result = corrector.correct("安踏女袜子寸棉正品")   # cun for chun (c/ch)
-    assert result.corrected == "安踏女袜子纯棉正品"
+@pytest.mark.parametrize("query, expected", [
+    ("女士寸棉内裤", "女士纯棉内裤"),   # cun for chun (c/ch)
+    ("流仔裤男", "牛仔裤男"),           # liu for niu (n/l)
+])
+def test_fuzzy_pinyin_correction(corrector, query, expected):
+    result = corrector.correct(query)
+    assert result.corrected == expected
     assert result.edits[0].reason == "pinyin"
 
 
@@ -193,6 +197,24 @@ def test_mixed_language_query(corrector):
     result = corrector.correct("wireles mouse 手记壳 blak")
     assert result.corrected == "wireless mouse 手机壳 black"
     assert [e.position for e in result.edits] == [0, 15, 18]
+
+
+@pytest.mark.parametrize("source, target, slip", [
+    ("blak", "black", True), ("iphnoe", "iphone", True), ("wireles", "wireless", True), ("abcd", "abdc", True),
+    ("ther", "the", True), ("rtako", "ratio", False), ("abcd", "axyd", False), ("same", "same", False),
+])
+def test_one_slip(source, target, slip):
+    assert one_slip(source, target) is slip
+
+
+def test_latin_words_in_chinese_queries_lose_no_letters_and_take_no_double_edits(tmp_path):
+    log = tmp_path / "queries.txt"
+    log.write_text("ratio 麦克风\nnbd 香炉\nthe 西装\nblack 手机壳\n" * 3, encoding="utf-8")
+    learned = SpellCorrector.build([], [log])
+    assert {"ratio", "nbd", "the", "black"} <= learned.english.learned
+    for query in ("rtako麦", "nbhd香炉", "ther.西装"):    # Multi-CPR queries: brand and model words, left alone
+        assert fixed(learned, query) == query
+    assert fixed(learned, "blak手机壳") == "black手机壳"   # a single slip into a learned word is still fixed
 
 
 @pytest.mark.parametrize("query", ["maje长外套", "dahon折叠自行车", "nextool户外六合一", "perfectpotion精油"])

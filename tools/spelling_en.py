@@ -59,6 +59,19 @@ def substitution_cost(a: str, b: str) -> float:
     return 1.0
 
 
+def one_slip(typed: str, word: str) -> bool:
+    """True when `word` is `typed` with one letter changed, added, removed, or two neighbours swapped."""
+    if typed == word or abs(len(typed) - len(word)) > 1:
+        return False
+    if len(typed) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and typed[diff[0]] == word[diff[1]] and typed[diff[1]] == word[diff[0]])
+    short, long = sorted((typed, word), key=len)
+    i = next((k for k, (a, b) in enumerate(zip(short, long, strict=False)) if a != b), len(short))
+    return short[i:] == long[i + 1:]
+
+
 def weighted_distance(typed: str, word: str) -> float:
     """Damerau-Levenshtein distance with keyboard-adjacency, vowel, doubled-letter and transposition discounts."""
     n, m = len(typed), len(word)
@@ -187,8 +200,9 @@ class EnglishCorrector:
 
     def correct(self, text: str, mixed: bool = False) -> tuple[list[FixTuple], float]:
         """Edits for the Latin-script tokens of the text, and the best rejected margin (for confidence).
-        In a `mixed` (Chinese + Latin) query, Latin words are mostly brands and models: only corrections into
-        words learned from the catalog or query log are made there."""
+        In a `mixed` (Chinese + Latin) query, Latin words are mostly brands and models: the only corrections made
+        there are single slips (one letter wrong, missing or swapped; never one dropped) into words learned from
+        the catalog or query log."""
         matches = list(TOKEN.finditer(text))
         tokens = [m.group().lower() for m in matches]
         fixes: list[FixTuple] = []
@@ -206,13 +220,17 @@ class EnglishCorrector:
                 continue
             fix, miss = self._fix_token(matches[i], tokens[i], left, tokens[i + 1] if i + 1 < len(tokens) else None)
             near_miss = max(near_miss, miss)
-            if fix and mixed and not (fix[3] == "spelling" and fix[2].lower() in self.learned):
+            if fix and mixed and not self._slip_into_learned(fix[1].lower(), fix[2].lower(), fix[3]):
                 fix = None
             if fix:
                 fixes.append(fix)
             out_words.append((fix[2].lower().split() or [None])[-1] if fix else tokens[i])
             i += 1
         return fixes, near_miss
+
+    def _slip_into_learned(self, source: str, target: str, reason: str) -> bool:
+        return reason == "spelling" and target in self.learned and len(target) >= len(source) \
+            and one_slip(source, target)
 
     def _fix_token(self, match: re.Match, token: str, left: str | None,
                    right: str | None) -> tuple[FixTuple | None, float]:

@@ -41,7 +41,8 @@ class Candidate:
 
 FEATURES = ("lm", "seg", "attested", "attested_new", "pair_count", "p_typed_given_meant", "p_meant_given_typed",
             "count", "freq_source", "freq_target", "run_length", "text_length", "word_source", "word_target",
-            "run_start", "run_end", "confusion", "shape", "homophone", "fuzzy", "word")
+            "run_start", "run_end", "confusion", "shape", "homophone", "fuzzy", "word", "word_lm", "word_seg",
+            "word_gain")
 KINDS = ("confusion", "shape", "homophone", "fuzzy", "word")
 
 
@@ -50,10 +51,10 @@ class ZhParams:
     """Candidate generation settings and the weights of the linear scorer (log-odds units, one per name in
     FEATURES), fitted on the dev splits only by scripts/tune_spelling_zh.py (see eval/data/README.md)."""
 
-    weights: tuple[float, ...] = (0.4152, 0.0845, 0.03, -0.0415, 0.448, 0.0929, 0.0583, 0.2861, 0.0644, -0.3188,
-                                  0.0473, -0.6734, 0.1285, 0.1531, 0.612, 0.05, 1.0899, -0.7217, 1.2644, 0.76,
-                                  0.05)
-    bias: float = -3.4145
+    weights: tuple[float, ...] = (0.4373, 0.1051, 0.0597, -0.0017, 0.3829, 0.0907, 0.0435, 0.1905, 0.0811, -0.3108,
+                                  -0.05, -0.6766, 0.1903, 0.1414, 0.3026, 0.4099, 1.0115, 0.05, 0.9337, 0.05, 1.4157,
+                                  0.0002, -0.174, -0.1356)
+    bias: float = -3.4337
     threshold: float = 0.0
     discount: float = 1.5
     confusion_prior: float = -6.14
@@ -342,7 +343,17 @@ class ChineseCorrector:
                 math.log1p(g.get(source[0], 0)), math.log1p(g.get(target[0], 0)), math.log(len(run)),
                 math.log(max(text_length, 1)), math.log1p(self._covering_word(run, i, len(target))),
                 math.log1p(self._covering_word(changed, i, len(target))), float(i == 0),
-                float(i + len(target) == len(run)), *(float(cand.kind == k) for k in KINDS))
+                float(i + len(target) == len(run)), *(float(cand.kind == k) for k in KINDS),
+                *self._word_terms(run, changed, cand))
+
+    def _word_terms(self, run: str, changed: str, cand: Candidate) -> tuple[float, float, float]:
+        """Whole-word candidates on their own: their language-model and segmentation gains, and how much more
+        often the new word occurs than the one typed (both real words, so the usual evidence is weaker)."""
+        if cand.kind != "word":
+            return 0.0, 0.0, 0.0
+        i, width = cand.pos, len(cand.target)
+        gain = math.log1p(self._covering_word(changed, i, width)) - math.log1p(self._covering_word(run, i, width))
+        return cand.lm, cand.seg, gain
 
     def _covering_word(self, run: str, i: int, width: int) -> int:
         """The highest count of a dictionary word (2-4 characters) that covers run[i:i + width]."""

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Fit the weights of the Chinese spelling scorer (``ZhParams.weights`` and ``bias``) on the dev splits only.
+"""Fit the weights of the Chinese spelling scorer (``ZhParams.weights``/``bias`` for queries and
+``sentence_weights``/``sentence_bias`` for longer texts) on the dev splits only.
 
 Every candidate edit the corrector generates for the dev queries and sentences is turned into its feature vector
-(``ChineseCorrector.feature_vector``); a logistic regression of "this edit is the intended one" gives the starting
-weights, and a coordinate search then maximises the sum of the sentence-level correction F1 of the two dev
-splits, with a penalty when the false-correction rate on correct text goes above a cap (queries and sentences have
-their own caps). The test splits are never read. Prints the weights to paste into ``ZhParams``.
+(``ChineseCorrector.feature_vector``); a logistic regression of "this edit is the intended one" over both splits
+gives the starting weights. A coordinate search then maximises the sentence-level correction F1 of the query split
+for the query weights, and of the sentence split for the sentence weights, each with a penalty when the
+false-correction rate on correct text goes above its cap. The test splits are never read. Prints the weights to
+paste into ``ZhParams``.
 
 Usage::
 
@@ -130,12 +132,17 @@ def main() -> int:
     zh = build_default_corrector(products, args.cache).chinese
     sets = {name: candidate_rows(zh, path) for name, path in DEV.items()}
     caps = {"query": args.query_cap, "sentence": args.sentence_cap}
-    weights, bias = coordinate_search(sets, caps, *start_weights(sets))
+    start = start_weights(sets)
+    fitted = {}
     for name, rows in sets.items():
+        weights, bias = coordinate_search({name: rows}, caps, *start)
         m = decode(rows, weights, bias)
         print(name, {k: round(m[k], 4) for k in ("correction_precision", "correction_recall", "correction_f1",
                                                   "false_correction_rate")}, file=sys.stderr)
-    print(json.dumps({"weights": [round(float(w), 4) for w in weights], "bias": round(bias, 4)}))
+        prefix = "" if name == "query" else "sentence_"
+        fitted[prefix + "weights"] = [round(float(w), 4) for w in weights]
+        fitted[prefix + "bias"] = round(bias, 4)
+    print(json.dumps(fitted))
     return 0
 
 

@@ -162,6 +162,17 @@ def test_shape_confusion_from_sighan(corrector):
     assert result.edits[0].reason == "shape"
 
 
+def test_long_texts_are_scored_with_the_sentence_weights(corrector):
+    zh = corrector.chinese
+    params = ZhParams()
+    vector = tuple(float(k % 3) for k in range(len(FEATURES)))
+    query = params.bias + sum(w * x for w, x in zip(params.weights, vector, strict=True))
+    sentence = params.sentence_bias + sum(w * x for w, x in zip(params.sentence_weights, vector, strict=True))
+    assert query != sentence
+    assert zh.score(vector, params.sentence_chars - 1) == pytest.approx(query)
+    assert zh.score(vector, params.sentence_chars) == pytest.approx(sentence)
+
+
 def test_context_totals_count_extensions():
     counts = {"手": 10, "手机": 6, "手表": 3, "手机壳": 4, "^手": 2}
     totals = context_totals(counts)
@@ -179,7 +190,7 @@ def test_discounted_trigram_model(corrector):
 
 
 def test_scorer_weights_match_the_features(corrector):
-    assert len(ZhParams().weights) == len(FEATURES)
+    assert len(ZhParams().weights) == len(ZhParams().sentence_weights) == len(FEATURES)
     zh = corrector.chinese
     run = "儿童雨绒服"
     cands = zh.features(run)

@@ -42,19 +42,27 @@ class Candidate:
 FEATURES = ("lm", "seg", "attested", "attested_new", "pair_count", "p_typed_given_meant", "p_meant_given_typed",
             "count", "freq_source", "freq_target", "run_length", "text_length", "word_source", "word_target",
             "run_start", "run_end", "confusion", "shape", "homophone", "fuzzy", "word", "word_lm", "word_seg",
-            "word_gain")
+            "word_gain", "confusion_lm", "homophone_lm", "fuzzy_lm", "shape_lm")
 KINDS = ("confusion", "shape", "homophone", "fuzzy", "word")
 
 
 @dataclass
 class ZhParams:
     """Candidate generation settings and the weights of the linear scorer (log-odds units, one per name in
-    FEATURES), fitted on the dev splits only by scripts/tune_spelling_zh.py (see eval/data/README.md)."""
+    FEATURES), fitted on the dev splits only by scripts/tune_spelling_zh.py (see eval/data/README.md): `weights`
+    for queries on the query split, `sentence_weights` for texts of `sentence_chars` characters or more (chat
+    messages, reviews) on the sentence split."""
 
-    weights: tuple[float, ...] = (0.4373, 0.1051, 0.0597, -0.0017, 0.3829, 0.0907, 0.0435, 0.1905, 0.0811, -0.3108,
-                                  -0.05, -0.6766, 0.1903, 0.1414, 0.3026, 0.4099, 1.0115, 0.05, 0.9337, 0.05, 1.4157,
-                                  0.0002, -0.174, -0.1356)
-    bias: float = -3.4337
+    weights: tuple[float, ...] = (0.3023, 0.1117, 0.1129, -0.1051, 0.4537, 0.1109, 0.0334, 0.2378, 0.0782, -0.3027,
+                                  0.0521, -0.6841, 0.3486, 0.1298, 0.3948, 0.523, 0.04, -2.0263, 1.3978, 0.05,
+                                  1.0003, 0.1021, -0.145, -0.0819, 0.1515, 0.2831, 0.0946, 0.2653)
+    bias: float = -3.3879
+    sentence_weights: tuple[float, ...] = (0.3023, 0.1441, -0.015, -0.1206, 0.1419, 0.0465, -0.0666, 0.1419, 0.0526,
+                                           -0.3027, 0.035, -0.6841, -0.05, 0.1298, 0.8468, 1.2628, 1.6988, -1.1958,
+                                           1.3978, -3.782, 0.3701, 0.0413, -0.145, -0.1148, 0.1716, 0.2831, 0.0946,
+                                           0.3004)
+    sentence_bias: float = -2.3879
+    sentence_chars: int = 24
     threshold: float = 0.0
     discount: float = 1.5
     confusion_prior: float = -6.14
@@ -309,8 +317,9 @@ class ChineseCorrector:
         if len(run) < 2:
             return [], -math.inf
         threshold = self.params.threshold
-        scored = sorted(((self.score(self.feature_vector(run, c, text_length or len(run))), c)
-                         for c in self.features(run)), key=lambda sc: -sc[0])
+        length = text_length or len(run)
+        scored = sorted(((self.score(self.feature_vector(run, c, length), length), c) for c in self.features(run)),
+                        key=lambda sc: -sc[0])
         fixes: list[FixTuple] = []
         taken: set[int] = set()
         for score, cand in scored:
@@ -324,9 +333,13 @@ class ChineseCorrector:
         near_miss = next((s - threshold for s, _ in scored if s < threshold), -math.inf)
         return sorted(fixes), near_miss
 
-    def score(self, vector: tuple[float, ...]) -> float:
-        """Log-odds that a candidate (as its feature vector) is the intended text."""
-        return self.params.bias + sum(w * x for w, x in zip(self.params.weights, vector, strict=True))
+    def score(self, vector: tuple[float, ...], text_length: int = 0) -> float:
+        """Log-odds that a candidate (as its feature vector) is the intended text, with the query or the sentence
+        weights by the length of the text."""
+        p = self.params
+        weights, bias = (p.sentence_weights, p.sentence_bias) if text_length >= p.sentence_chars else \
+            (p.weights, p.bias)
+        return bias + sum(w * x for w, x in zip(weights, vector, strict=True))
 
     def feature_vector(self, run: str, cand: Candidate, text_length: int) -> tuple[float, ...]:
         """The candidate's features, in the order of FEATURES."""
@@ -344,7 +357,7 @@ class ChineseCorrector:
                 math.log(max(text_length, 1)), math.log1p(self._covering_word(run, i, len(target))),
                 math.log1p(self._covering_word(changed, i, len(target))), float(i == 0),
                 float(i + len(target) == len(run)), *(float(cand.kind == k) for k in KINDS),
-                *self._word_terms(run, changed, cand))
+                *self._word_terms(run, changed, cand), *(cand.lm * (cand.kind == k) for k in KINDS[:4]))
 
     def _word_terms(self, run: str, changed: str, cand: Candidate) -> tuple[float, float, float]:
         """Whole-word candidates on their own: their language-model and segmentation gains, and how much more

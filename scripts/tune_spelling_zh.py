@@ -3,11 +3,17 @@
 ``sentence_weights``/``sentence_bias`` for longer texts) on the dev splits only.
 
 Every candidate edit the corrector generates for the dev queries and sentences is turned into its feature vector
-(``ChineseCorrector.feature_vector``); a logistic regression of "this edit is the intended one" over both splits
-gives the starting weights. A coordinate search then maximises the sentence-level correction F1 of the query split
-for the query weights, and of the sentence split for the sentence weights, each with a penalty when the
-false-correction rate on correct text goes above its cap. The test splits are never read. Prints the weights to
-paste into ``ZhParams``.
+(``ChineseCorrector.feature_vector``) and labelled by whether it is the intended edit.
+
+* Query weights: a logistic regression on the query split's candidates, then only the bias is searched, for the
+  best sentence-level correction F1 with the false-correction rate under its cap.
+* Sentence weights: a logistic regression on both splits' candidates, then a coordinate search on every weight
+  for the best correction F1 of the sentence split under its cap.
+
+The procedures were chosen by two-fold cross-validation within the dev splits: on held-out queries the coordinate
+search overshot the false-correction cap (about 4 % against 1.8 %), while the regression with a searched bias kept
+to it; on sentences the coordinate search gave the higher held-out F1. The test splits are never read. Prints the
+weights to paste into ``ZhParams``.
 
 Usage::
 
@@ -101,6 +107,12 @@ def start_weights(sets: dict[str, list[Row]]) -> tuple[np.ndarray, float]:
     return weights, float(model.intercept_[0] - (model.coef_[0] * mu / sd).sum())
 
 
+def search_bias(sets, caps, weights, bias) -> tuple[np.ndarray, float]:
+    """The weights as they are, with the bias that maximises the objective."""
+    best = max(np.arange(-3, 4, 0.1), key=lambda db: objective(sets, caps, weights, bias + db))
+    return weights, bias + float(best)
+
+
 def coordinate_search(sets, caps, weights, bias, steps=(0.5, 0.2, 0.1)) -> tuple[np.ndarray, float]:
     """Greedy relative steps on each weight and on the bias, keeping any change that raises the objective."""
     best_bias = max(np.arange(-3, 4, 0.1), key=lambda db: objective(sets, caps, weights, bias + db))
@@ -132,10 +144,12 @@ def main() -> int:
     zh = build_default_corrector(products, args.cache).chinese
     sets = {name: candidate_rows(zh, path) for name, path in DEV.items()}
     caps = {"query": args.query_cap, "sentence": args.sentence_cap}
-    start = start_weights(sets)
     fitted = {}
     for name, rows in sets.items():
-        weights, bias = coordinate_search({name: rows}, caps, *start)
+        if name == "query":
+            weights, bias = search_bias({name: rows}, caps, *start_weights({name: rows}))
+        else:
+            weights, bias = coordinate_search({name: rows}, caps, *start_weights(sets))
         m = decode(rows, weights, bias)
         print(name, {k: round(m[k], 4) for k in ("correction_precision", "correction_recall", "correction_f1",
                                                   "false_correction_rate")}, file=sys.stderr)

@@ -42,7 +42,7 @@ class Candidate:
 FEATURES = ("lm", "seg", "attested", "attested_new", "pair_count", "p_typed_given_meant", "p_meant_given_typed",
             "count", "freq_source", "freq_target", "run_length", "text_length", "word_source", "word_target",
             "run_start", "run_end", "confusion", "shape", "homophone", "fuzzy", "word", "word_lm", "word_seg",
-            "word_gain", "confusion_lm", "homophone_lm", "fuzzy_lm", "shape_lm")
+            "word_gain", "confusion_lm", "shape_lm", "homophone_lm", "fuzzy_lm")
 KINDS = ("confusion", "shape", "homophone", "fuzzy", "word")
 
 
@@ -53,10 +53,10 @@ class ZhParams:
     for queries on the query split, `sentence_weights` for texts of `sentence_chars` characters or more (chat
     messages, reviews) on the sentence split."""
 
-    weights: tuple[float, ...] = (0.3023, 0.1117, 0.1129, -0.1051, 0.4537, 0.1109, 0.0334, 0.2378, 0.0782, -0.3027,
-                                  0.0521, -0.6841, 0.3486, 0.1298, 0.3948, 0.523, 0.04, -2.0263, 1.3978, 0.05,
-                                  1.0003, 0.1021, -0.145, -0.0819, 0.1515, 0.2831, 0.0946, 0.2653)
-    bias: float = -3.3879
+    weights: tuple[float, ...] = (0.3052, -0.0113, 0.0855, -0.0895, 0.0738, -0.0185, 0.0544, 0.0738, -0.0342, 0.2193,
+                                  -0.2251, -0.3929, 0.3085, 0.1786, 0.4816, 0.4668, 2.0868, -3.0829, 1.7835, -0.6038,
+                                  0.999, 0.1207, -0.0902, -0.1026, 0.1075, 0.4938, 0.1009, 0.3227)
+    bias: float = -7.5926
     sentence_weights: tuple[float, ...] = (0.3023, 0.1441, -0.015, -0.1206, 0.1419, 0.0465, -0.0666, 0.1419, 0.0526,
                                            -0.3027, 0.035, -0.6841, -0.05, 0.1298, 0.8468, 1.2628, 1.6988, -1.1958,
                                            1.3978, -3.782, 0.3701, 0.0413, -0.145, -0.1148, 0.1716, 0.2831, 0.0946,

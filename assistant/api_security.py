@@ -237,6 +237,8 @@ class BodyLimit:
                 await send_error(send, 400, "invalid_request", "the Content-Length header is not a number")
                 return
             if int(declared) > self.max_bytes:
+                if int(declared) <= self._drain_limit:
+                    await self._drain(receive, 0)
                 await send_error(send, 413, "too_large", self._too_large())
                 return
         body = await self._read(receive)
@@ -244,6 +246,21 @@ class BodyLimit:
             await send_error(send, 413, "too_large", self._too_large())
             return
         await self.app(scope, _replay(body, receive), send)
+
+    @property
+    def _drain_limit(self) -> int:
+        """How much of a refused body is read and dropped before the 413, so that a proxy still sending it gets
+        the answer instead of a connection reset (which it would report as 502). Larger bodies are cut off."""
+        return max(4 * self.max_bytes, 4 * 1024 * 1024)
+
+    async def _drain(self, receive: Callable[..., Any], seen: int) -> None:
+        while seen <= self._drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes (setting SHOPQUERY_API_MAX_BODY_BYTES)"
@@ -258,6 +275,8 @@ class BodyLimit:
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.max_bytes:
+                if message.get("more_body", False):
+                    await self._drain(receive, total)
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

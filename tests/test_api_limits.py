@@ -17,7 +17,7 @@ from servers import running_api
 from test_api import KEY, BlockingModel, _in_thread, assert_clean_error
 
 from assistant.api import create_app
-from assistant.api_security import Bulkhead, SlotsBusy, check_bind
+from assistant.api_security import BodyLimit, Bulkhead, SlotsBusy, check_bind
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
 
@@ -32,6 +32,44 @@ def _wait_until(fn, what: str, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- body limit -----------------------------------------------------------------------------------------------------
+def _refuse(total: int, chunk: int, declared: bool, max_bytes: int = 1024) -> tuple[int, int, bool]:
+    """Send a body of `total` bytes in chunks through BodyLimit; returns the status, the bytes the middleware had
+    read when it answered, and whether the application ran."""
+    chunks = [b"x" * min(chunk, total - k) for k in range(0, total, chunk)]
+    state = {"read": 0, "read_at_answer": None, "status": None, "app": False}
+
+    async def app(scope, receive, send):
+        state["app"] = True
+
+    async def receive():
+        if not chunks:
+            return {"type": "http.disconnect"}
+        body = chunks.pop(0)
+        state["read"] += len(body)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            state["status"], state["read_at_answer"] = message["status"], state["read"]
+
+    headers = [(b"content-length", str(total).encode())] if declared else []
+    asyncio.run(BodyLimit(app, max_bytes)({"type": "http", "headers": headers}, receive, send))
+    return state["status"], state["read_at_answer"], state["app"]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_refused_body_is_read_to_its_end_before_the_413(declared):
+    # A proxy still sending the body when the replica answers and closes would report a reset as 502.
+    assert _refuse(300_000, 16_384, declared) == (413, 300_000, False)
+    assert _refuse(1000, 100, declared) == (None, None, True)          # under the limit: the app runs
+
+
+def test_a_huge_declared_body_is_refused_without_reading_it():
+    status, read, ran = _refuse(64 * 1024 * 1024, 1024 * 1024, True)
+    assert (status, read, ran) == (413, 0, False)
 
 
 # --- bounded queues -------------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@
 Every candidate edit the corrector generates for the dev queries and sentences is turned into its feature vector
 (``ChineseCorrector.feature_vector``) and labelled by whether it is the intended edit.
 
-* Query weights: a logistic regression (C = 0.1) on the query split's candidates, then only the bias is searched, for the
-  best sentence-level correction F1 with the false-correction rate under its cap.
+* Query weights: a logistic regression (C = 0.1) on the query split's candidates, then only the bias is
+  searched, for the best sentence-level correction F1 with the false-correction rate under its cap.
 * Sentence weights: a logistic regression on both splits' candidates, then a coordinate search on every weight
   for the best correction F1 of the sentence split under its cap.
 

@@ -120,8 +120,7 @@ def search_bias(sets, caps, weights, bias) -> tuple[np.ndarray, float]:
 
 def coordinate_search(sets, caps, weights, bias, steps=(0.5, 0.2, 0.1)) -> tuple[np.ndarray, float]:
     """Greedy relative steps on each weight and on the bias, keeping any change that raises the objective."""
-    best_bias = max(np.arange(-3, 4, 0.1), key=lambda db: objective(sets, caps, weights, bias + db))
-    bias += float(best_bias)
+    weights, bias = search_bias(sets, caps, weights, bias)
     best = objective(sets, caps, weights, bias)
     for step in steps:
         for k in range(len(weights) + 1):

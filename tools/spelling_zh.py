@@ -350,23 +350,19 @@ class ChineseCorrector:
         pair = self.tables.confusion.get(source, {}).get(target, 0) if len(target) == 1 else 0
         typed = pair / sc.typed_total[source] if pair else 0.0
         meant = pair / sc.meant_total[target] if pair else 0.0
+        word_source = math.log1p(self._covering_word(run, i, len(target)))
+        word_target = math.log1p(self._covering_word(changed, i, len(target)))
+        # Whole-word candidates also get their own language-model and segmentation gains and the gain in word
+        # frequency: both spans are real words there, so the shared evidence says less.
+        word = cand.kind == "word"
         return (cand.lm, cand.seg, math.log1p(cand.attested), math.log1p(self._attested("^" + changed + "$", i + 1,
                                                                                           len(target))),
                 math.log1p(pair), math.log(meant + 1e-4), math.log(typed + 1e-4), math.log1p(cand.count),
                 math.log1p(g.get(source[0], 0)), math.log1p(g.get(target[0], 0)), math.log(len(run)),
-                math.log(max(text_length, 1)), math.log1p(self._covering_word(run, i, len(target))),
-                math.log1p(self._covering_word(changed, i, len(target))), float(i == 0),
+                math.log(max(text_length, 1)), word_source, word_target, float(i == 0),
                 float(i + len(target) == len(run)), *(float(cand.kind == k) for k in KINDS),
-                *self._word_terms(run, changed, cand), *(cand.lm * (cand.kind == k) for k in KINDS[:4]))
-
-    def _word_terms(self, run: str, changed: str, cand: Candidate) -> tuple[float, float, float]:
-        """Whole-word candidates on their own: their language-model and segmentation gains, and how much more
-        often the new word occurs than the one typed (both real words, so the usual evidence is weaker)."""
-        if cand.kind != "word":
-            return 0.0, 0.0, 0.0
-        i, width = cand.pos, len(cand.target)
-        gain = math.log1p(self._covering_word(changed, i, width)) - math.log1p(self._covering_word(run, i, width))
-        return cand.lm, cand.seg, gain
+                cand.lm * word, cand.seg * word, (word_target - word_source) * word,
+                *(cand.lm * (cand.kind == k) for k in KINDS[:4]))
 
     def _covering_word(self, run: str, i: int, width: int) -> int:
         """The highest count of a dictionary word (2-4 characters) that covers run[i:i + width]."""

@@ -40,6 +40,7 @@ def running_api(app: Any, log_level: str = "warning", access_log: bool = False) 
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
+        assert server.started, "uvicorn did not start within 30 s"
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True

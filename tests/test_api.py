@@ -5,13 +5,13 @@ OpenAI-compatible endpoint. The integration tests at the end run a real uvicorn 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
 import pytest
 from conftest import ScriptedChatModel
 from fastapi.testclient import TestClient
+from servers import running_api
 from test_agent import CATALOG, KeywordIntent
 
 from assistant import api_security
@@ -571,8 +571,6 @@ def test_openapi_schema_describes_every_endpoint(client):
 def live_server(tmp_path_factory, embedded_chat_model_05b):
     """uvicorn on a free loopback port over real components: e5, chromadb on disk, the trained intent classifier,
     the spell corrector and the bundled Qwen2.5-Coder-0.5B; API keys on."""
-    import uvicorn
-
     from assistant.app import DEMO_CATALOG
 
     data = tmp_path_factory.mktemp("api-data")
@@ -584,19 +582,8 @@ def live_server(tmp_path_factory, embedded_chat_model_05b):
     assistant.ingest(catalog, progress=False)
     assistant.__dict__["chat_model"] = embedded_chat_model_05b
     assistant.__dict__["agent"] = Agent(assistant, reply_tokens=40)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(assistant, warm_up=True), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{sock.getsockname()[1]}", "products": len(wanted)}
-    server.should_exit = True
-    thread.join(30)
-    sock.close()
+    with running_api(create_app(assistant, warm_up=True)) as url:
+        yield {"url": url, "products": len(wanted)}
 
 
 @pytest.mark.integration

@@ -19,10 +19,9 @@ from test_agent import CATALOG, KeywordIntent
 
 from assistant.agent import Agent
 from assistant.api import create_app
-from assistant.app import DEMO_CATALOG, Assistant
+from assistant.app import Assistant
 from assistant.cli import main
 from assistant.settings import load_settings
-from assistant.types import Product
 from tools.catalog_store import CatalogStore
 from tools.history import HistoryStore, HistoryUnavailable
 
@@ -50,10 +49,7 @@ def history(pg_url):
     store.close()
 
 
-@pytest.fixture(scope="module")
-def demo_products():
-    with DEMO_CATALOG.open(encoding="utf-8") as fh:
-        return [Product.model_validate_json(line) for line in fh]
+demo_products = sqlite_suite.demo_products  # the same module-scoped fixture: the demo catalog's products
 
 
 # -- the SQLite suite's backend-neutral checks, on PostgreSQL ------------------------------------------------------

@@ -6,13 +6,10 @@ requests (no 5xx: a clean 4xx)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 from conftest import HashEmbedder, ScriptedChatModel
 from hypothesis import HealthCheck, given, settings
+from servers import running_api
 from test_agent import CATALOG, KeywordIntent
 
 from assistant.agent import Agent
@@ -29,8 +26,6 @@ EXAMPLES = {"positive": 25, "negative": 15}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The API on uvicorn (a real server and socket); yields its base URL."""
-    import uvicorn
-
     data = tmp_path_factory.mktemp("schemathesis-data")
     embedder = HashEmbedder()
     assistant = Assistant(Settings(data_dir=data, correct_spelling=False, api_keys=[KEY], api_rate_limit=0,
@@ -41,20 +36,8 @@ def server(tmp_path_factory):
     assistant.store.upsert([p.model_copy() for p in CATALOG])
     assistant.__dict__["chat_model"] = ScriptedChatModel(["Here is what I found for you."] * 20_000)
     assistant.__dict__["agent"] = Agent(assistant, tool_calls="never", timeout_s=5, reply_tokens=40)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(assistant), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(30)
-    sock.close()
+    with running_api(create_app(assistant)) as url:
+        yield url
 
 
 def _operations(url: str):

@@ -16,7 +16,8 @@ from eval.suites import spelling as suite
 from tools import spelling as spelling_module
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
 from tools.spelling_en import is_protected_token, one_slip, substitution_cost, weighted_distance
-from tools.spelling_zh import FEATURES, ZhParams, context_totals, fuzzy_variants
+from tools.spelling_zh import FEATURES, ZhParams
+from tools.spelling_zh_tables import context_totals, fuzzy_variants
 
 CATALOG = [
     Product(id="1", title="DeWalt DCD771 cordless drill driver 18V", brand="DeWalt", category="Drills"),

@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field
 
 from assistant.types import Product
 from tools.spelling_en import EnglishCorrector, EnParams, general_bigram_counts, general_word_counts
-from tools.spelling_zh import CJK_RUN, RESOURCES, ChineseCorrector, ZhParams, ZhTables
+from tools.spelling_zh import ChineseCorrector, ZhParams
+from tools.spelling_zh_tables import CJK_RUN, RESOURCES, ZhTables
 
 FORMAT_VERSION = 4
 MAX_QUERY_CHARS = 512

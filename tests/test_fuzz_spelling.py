@@ -38,6 +38,7 @@ def test_protected_terms_and_digits_survive_any_neighbours(corrector, words, glu
 
 @FUZZ
 @given(words=st.lists(st.sampled_from(TYPOS), min_size=1, max_size=5))
+@example(words=["iphnoe", "head phones", "手记", "手记"])  # 24 characters before the English edits, 23 after
 def test_correcting_a_corrected_query_changes_nothing(corrector, words):
     check_correct_stable(corrector, " ".join(words))
 

@@ -179,8 +179,10 @@ class SpellCorrector:
             return CorrectedQuery(original=query, corrected=query, confidence=0.5,
                                   note=f"longer than {MAX_QUERY_CHARS} characters: not checked")
         en_fixes, en_miss = self.english.correct(query, mixed=CJK_RUN.search(query) is not None)
-        zh_fixes, zh_miss = self.chinese.correct(query)
-        fixes = sorted(en_fixes + zh_fixes)
+        # The Chinese runs are scored in the text as the English edits leave it, so that correcting the output
+        # again finds the same context (its length picks the query or the sentence weights) and changes nothing.
+        zh_fixes, zh_miss = self.chinese.correct(_apply(query, en_fixes))
+        fixes = sorted(en_fixes + _shift_back(zh_fixes, en_fixes))
         return CorrectedQuery(original=query, corrected=_apply(query, fixes),
                               edits=[Edit(source=f[1], target=f[2], position=f[0], reason=f[3]) for f in fixes],
                               confidence=_confidence(fixes, max(en_miss, zh_miss)))
@@ -237,6 +239,21 @@ def _apply(text: str, fixes: list[tuple[int, str, str, str, float]]) -> str:
     for position, source, target, _, _ in sorted(fixes, reverse=True):
         text = text[:position] + target + text[position + len(source):]
     return text
+
+
+def _shift_back(fixes: list[tuple[int, str, str, str, float]],
+                before: list[tuple[int, str, str, str, float]]) -> list[tuple[int, str, str, str, float]]:
+    """Positions of `fixes`, found in the text with the `before` edits applied, moved back to the original text.
+    The two sets never overlap: one edits Latin words, the other Chinese characters."""
+    starts, shift = [], 0
+    for position, source, target, _, _ in sorted(before):
+        starts.append((position + shift + len(target), len(target) - len(source)))
+        shift += len(target) - len(source)
+    out = []
+    for position, *rest in fixes:
+        moved = sum(delta for end, delta in starts if end <= position)
+        out.append((position - moved, *rest))
+    return out
 
 
 def _confidence(fixes: list[tuple[int, str, str, str, float]], near_miss: float) -> float:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build the spelling eval sets ``eval/data/spelling_{en,zh_query,zh_sighan}_{dev,test}.jsonl``.
+"""Build the spelling eval sets ``eval/data/spelling_{en,zh_query,zh_sighan}_{dev,test}.jsonl`` (and
+``spelling_zh_query_train.jsonl``).
 
 Each line is ``{"query": ..., "expected": ..., "kind": ...}`` (``kind`` names the error injected, or
 ``correct`` for a query left as it was). See the "Spelling eval data" section of ``eval/data/README.md``.
@@ -13,6 +14,8 @@ Each line is ``{"query": ..., "expected": ..., "kind": ...}`` (``kind`` names th
   a word replaced by another word of the same toneless pinyin (``手机`` -> ``手记``), a character replaced by a
   homophone or fuzzy-pinyin near-homophone, or a shape-similar character from the substitutions observed in the
   SIGHAN *test* sets (the resources use only the SIGHAN train sets); about 40 % are left correct.
+  The rest of the held-out queries, made the same way, are the ``train`` split the scorer's weights are fitted
+  on (``scripts/tune_spelling_zh.py``).
 * Chinese sentences: the SIGHAN 2013 and 2014 test pairs (simplified), split 40/60 by a hash of the sentence.
 
 Usage::
@@ -245,6 +248,18 @@ def build_zh_queries(data: Path) -> dict[str, list[dict]]:
                 continue
             case = {"query": got[0], "expected": query, "kind": got[1]}
         splits["dev" if is_dev("zhq:" + query) else "test"].append(case)
+    # The rest of the held-out queries, with errors put in the same way, make a training split for the scorer's
+    # weights (never in the resources, the dev or the test split).
+    rng = random.Random(13)
+    splits["train"] = []
+    for query in queries[2500:]:
+        case = {"query": query, "expected": query, "kind": "correct"}
+        if rng.random() < 0.6:
+            got = injector.inject(query, rng)
+            if got is None or got[0] == query:
+                continue
+            case = {"query": got[0], "expected": query, "kind": got[1]}
+        splits["train"].append(case)
     return splits
 
 

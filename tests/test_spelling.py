@@ -4,6 +4,7 @@ the eval suite."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from eval.suites import spelling as suite
 from tools import spelling as spelling_module
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
 from tools.spelling_en import is_protected_token, one_slip, substitution_cost, weighted_distance
-from tools.spelling_zh import FEATURES, ZhParams
+from tools.spelling_zh import FEATURES, ChineseCorrector, ZhParams, shipped_scorer
 from tools.spelling_zh_tables import context_totals, fuzzy_variants
 
 CATALOG = [
@@ -164,15 +165,39 @@ def test_shape_confusion_from_sighan(corrector):
     assert result.edits[0].reason == "shape"
 
 
+def _by_hand(weights, bias, vector):
+    """The scorer's formula written out: a weight per feature, then one per product of two features (i <= j)."""
+    n = len(vector)
+    products = [vector[i] * vector[j] for i in range(n) for j in range(i, n)]
+    return bias + sum(w * x for w, x in zip(weights, [*vector, *products], strict=True))
+
+
 def test_long_texts_are_scored_with_the_sentence_weights(corrector):
     zh = corrector.chinese
     params = ZhParams()
     vector = tuple(float(k % 3) for k in range(len(FEATURES)))
-    query = params.bias + sum(w * x for w, x in zip(params.weights, vector, strict=True))
-    sentence = params.sentence_bias + sum(w * x for w, x in zip(params.sentence_weights, vector, strict=True))
-    assert query != sentence
+    query = _by_hand(params.weights, params.bias, vector)
+    sentence = _by_hand(params.sentence_weights, params.sentence_bias, vector)
+    assert query != pytest.approx(sentence)
     assert zh.score(vector, params.sentence_chars - 1) == pytest.approx(query)
     assert zh.score(vector, params.sentence_chars) == pytest.approx(sentence)
+
+
+def test_a_linear_scorer_is_still_accepted(corrector):
+    params = ZhParams()
+    linear = dataclasses.replace(params, weights=tuple(params.weights[:len(FEATURES)]))
+    zh = ChineseCorrector(corrector.chinese.tables, linear, corrector.chinese.scorer.export_index())
+    vector = tuple(float(k % 3) for k in range(len(FEATURES)))
+    expected = linear.bias + sum(w * x for w, x in zip(linear.weights, vector, strict=True))
+    assert zh.score(vector, 5) == pytest.approx(expected)
+    assert zh.score(vector, 5) != pytest.approx(corrector.chinese.score(vector, 5))
+
+
+def test_the_shipped_weights_name_the_features_they_were_fitted_on():
+    shipped = shipped_scorer()
+    assert shipped["features"] == list(FEATURES)
+    size = len(FEATURES) + len(FEATURES) * (len(FEATURES) + 1) // 2
+    assert len(shipped["query"]["weights"]) == len(shipped["sentence"]["weights"]) == size
 
 
 def test_context_totals_count_extensions():
@@ -192,7 +217,7 @@ def test_discounted_trigram_model(corrector):
 
 
 def test_scorer_weights_match_the_features(corrector):
-    assert len(ZhParams().weights) == len(ZhParams().sentence_weights) == len(FEATURES)
+    assert len(ZhParams().weights) == len(ZhParams().sentence_weights) > len(FEATURES)
     zh = corrector.chinese
     run = "儿童雨绒服"
     cands = zh.features(run)

@@ -4,11 +4,15 @@ segmentation of the neighbourhood, and accepted only above a confidence threshol
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tools.spelling_zh_tables import CJK_RUN, ZhTables, context_totals, fuzzy_variants
+import numpy as np
+
+from tools.spelling_zh_tables import CJK_RUN, RESOURCES, ZhTables, context_totals, fuzzy_variants
 
 MAX_WORD = 4
 
@@ -37,22 +41,34 @@ FEATURES = ("lm", "seg", "attested", "attested_new", "pair_count", "p_typed_give
 KINDS = ("confusion", "shape", "homophone", "fuzzy", "word")
 
 
+SCORER_FILE = RESOURCES / "zh_scorer.json"
+
+
+@functools.cache
+def shipped_scorer() -> dict:
+    """The fitted scorer weights shipped in tools/resources/zh_scorer.json (see scripts/tune_spelling_zh.py)."""
+    return json.loads(SCORER_FILE.read_text(encoding="utf-8"))
+
+
+def quadratic(matrix: np.ndarray) -> np.ndarray:
+    """The scorer's inputs for rows of FEATURES: the features, then every product of two of them (i <= j)."""
+    i, j = np.triu_indices(matrix.shape[1])
+    return np.hstack([matrix, matrix[:, i] * matrix[:, j]])
+
+
 @dataclass
 class ZhParams:
-    """Candidate generation settings and the weights of the linear scorer (log-odds units, one per name in
-    FEATURES), fitted on the dev splits only by scripts/tune_spelling_zh.py (see eval/data/README.md): `weights`
-    for queries on the query split, `sentence_weights` for texts of `sentence_chars` characters or more (chat
-    messages, reviews) on the sentence split."""
+    """Candidate generation settings and the weights of the scorer: log-odds that a candidate is the intended edit,
+    a logistic regression over the FEATURES and their pairwise products (`quadratic`), fitted by
+    scripts/tune_spelling_zh.py on the train and dev splits (never test; see eval/data/README.md). `weights` score
+    queries, `sentence_weights` texts of `sentence_chars` characters or more (chat messages, reviews). Weights of
+    plain FEATURES length (a linear scorer) are accepted too."""
 
-    weights: tuple[float, ...] = (0.2393, -0.0093, 0.0574, -0.021, 0.0803, -0.0253, 0.0067, 0.0803, -0.0507, 0.1924,
-                                  -0.2456, -0.3334, 0.26, 0.1813, 0.3315, 0.3117, 1.6863, -1.7799, 1.0365, -0.9863,
-                                  0.4802, 0.1483, -0.0758, -0.1196, 0.1349, 0.2256, 0.1328, 0.3114)
-    bias: float = -6.8103
-    sentence_weights: tuple[float, ...] = (0.3023, 0.1441, -0.015, -0.1206, 0.1419, 0.0465, -0.0666, 0.1419, 0.0526,
-                                           -0.3027, 0.035, -0.6841, -0.05, 0.1298, 0.8468, 1.2628, 1.6988, -1.1958,
-                                           1.3978, -3.782, 0.3701, 0.0413, -0.145, -0.1148, 0.1716, 0.2831, 0.0946,
-                                           0.3004)
-    sentence_bias: float = -2.3879
+    weights: tuple[float, ...] = field(default_factory=lambda: tuple(shipped_scorer()["query"]["weights"]))
+    bias: float = field(default_factory=lambda: shipped_scorer()["query"]["bias"])
+    sentence_weights: tuple[float, ...] = field(
+        default_factory=lambda: tuple(shipped_scorer()["sentence"]["weights"]))
+    sentence_bias: float = field(default_factory=lambda: shipped_scorer()["sentence"]["bias"])
     sentence_chars: int = 24
     threshold: float = 0.0
     discount: float = 1.5
@@ -149,6 +165,15 @@ class ZhScorer:
             prob *= self.cond_prob(padded[k - 2] if k >= 2 else "", padded[k - 1], padded[k])
         return math.log(prob)
 
+    def lm_swap(self, padded: str, j: int, ch: str) -> float:
+        """`lm_window(padded, j)` with padded[j] replaced by `ch`, without building the changed string."""
+        cond, before, after = self.cond_prob, padded[j - 1], padded[j + 1]
+        prob = 1.0 * cond(padded[j - 2] if j >= 2 else "", before, ch)
+        prob *= cond(before, ch, after)
+        if j + 2 < len(padded):
+            prob *= cond(ch, after, padded[j + 2])
+        return math.log(prob)
+
     def word_logp(self, word: str) -> float | None:
         """log P(word) under the word unigram model, None for an unknown multi-character word."""
         count = self.t.words.get(word)
@@ -177,6 +202,7 @@ class ChineseCorrector:
         self.tables = tables
         self.params = params or ZhParams()
         self.scorer = ZhScorer(tables, self.params, index)
+        self._arrays: dict[bool, tuple[tuple[float, ...], np.ndarray, np.ndarray | None]] = {}
 
     def refresh(self) -> None:
         """Rebuild indexes after terms or text were added."""
@@ -200,8 +226,11 @@ class ChineseCorrector:
             return [], -math.inf
         threshold = self.params.threshold
         length = text_length or len(run)
-        scored = sorted(((self.score(self.feature_vector(run, c, length), length), c) for c in self.features(run)),
-                        key=lambda sc: -sc[0])
+        cands = self.features(run)
+        if not cands:
+            return [], -math.inf
+        scores = self.score_all(np.array([self.feature_vector(run, c, length) for c in cands]), length)
+        scored = sorted(zip(scores.tolist(), cands, strict=True), key=lambda sc: -sc[0])
         fixes: list[FixTuple] = []
         taken: set[int] = set()
         for score, cand in scored:
@@ -218,10 +247,29 @@ class ChineseCorrector:
     def score(self, vector: tuple[float, ...], text_length: int = 0) -> float:
         """Log-odds that a candidate (as its feature vector) is the intended text, with the query or the sentence
         weights by the length of the text."""
+        return float(self.score_all(np.array([vector], dtype=float), text_length)[0])
+
+    def score_all(self, matrix: np.ndarray, text_length: int = 0) -> np.ndarray:
+        """`score` for every row of a matrix of feature vectors."""
+        linear, pairs, bias = self._weights(text_length >= self.params.sentence_chars)
+        scores = matrix @ linear + bias
+        if pairs is not None:  # the products' weights as an upper-triangular matrix: x·Px sums w_ij x_i x_j
+            scores += ((matrix @ pairs) * matrix).sum(axis=1)
+        return scores
+
+    def _weights(self, sentence: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
         p = self.params
-        weights, bias = (p.sentence_weights, p.sentence_bias) if text_length >= p.sentence_chars else \
-            (p.weights, p.bias)
-        return bias + sum(w * x for w, x in zip(weights, vector, strict=True))
+        weights, bias = (p.sentence_weights, p.sentence_bias) if sentence else (p.weights, p.bias)
+        cached = self._arrays.get(sentence)
+        if cached is None or cached[0] is not weights:
+            n = len(FEATURES)
+            array = np.asarray(weights, dtype=float)
+            pairs = None
+            if len(array) > n:
+                pairs = np.zeros((n, n))
+                pairs[np.triu_indices(n)] = array[n:]
+            cached = self._arrays[sentence] = (weights, array[:n], pairs)
+        return cached[1], cached[2], bias
 
     def feature_vector(self, run: str, cand: Candidate, text_length: int) -> tuple[float, ...]:
         """The candidate's features, in the order of FEATURES."""
@@ -321,7 +369,7 @@ class ChineseCorrector:
         base = self.scorer.lm_window(padded, i + 1)
         ranked = []
         for cand, (kind, count) in options.items():
-            lm = self.scorer.lm_window(padded[:i + 1] + cand + padded[i + 2:], i + 1) - base
+            lm = self.scorer.lm_swap(padded, i + 1, cand) - base
             ranked.append((lm + (p.confusion_prior if count else p.homophone_prior), lm, cand, kind, count))
         ranked.sort(reverse=True)
         lo, hi = max(0, i - MAX_WORD + 1), min(len(run), i + MAX_WORD)

@@ -232,34 +232,34 @@ class ZhInjector:
         return [c for c in self.chars_by_pinyin.get(reading, []) if c != ch][:20]
 
 
+def zh_cases(queries: list[str], injector: ZhInjector, rng: random.Random) -> list[dict]:
+    """One case per query: about 60 % get an error put in (a query where nothing fits is dropped), the rest stay
+    correct."""
+    cases = []
+    for query in queries:
+        case = {"query": query, "expected": query, "kind": "correct"}
+        if rng.random() < 0.6:
+            got = injector.inject(query, rng)
+            if got is None or got[0] == query:
+                continue
+            case = {"query": got[0], "expected": query, "kind": got[1]}
+        cases.append(case)
+    return cases
+
+
 def build_zh_queries(data: Path) -> dict[str, list[dict]]:
-    """Chinese query dev/test cases from held-out query-log queries."""
+    """Chinese query dev/test cases from held-out query-log queries, and a train split from the rest of them."""
     rng = random.Random(11)
     injector = ZhInjector(data)
     queries = sorted({q.lower() for q in read_query_log(data / "querylog_zh_multicpr" / "train.query.txt")
                       if is_held_out(q) and len(CJK.findall(q)) and 3 <= len(q) <= 20})
     rng.shuffle(queries)
     splits: dict[str, list[dict]] = {"dev": [], "test": []}
-    for query in queries[:2500]:
-        case = {"query": query, "expected": query, "kind": "correct"}
-        if rng.random() < 0.6:
-            got = injector.inject(query, rng)
-            if got is None or got[0] == query:
-                continue
-            case = {"query": got[0], "expected": query, "kind": got[1]}
-        splits["dev" if is_dev("zhq:" + query) else "test"].append(case)
+    for case in zh_cases(queries[:2500], injector, rng):
+        splits["dev" if is_dev("zhq:" + case["expected"]) else "test"].append(case)
     # The rest of the held-out queries, with errors put in the same way, make a training split for the scorer's
     # weights (never in the resources, the dev or the test split).
-    rng = random.Random(13)
-    splits["train"] = []
-    for query in queries[2500:]:
-        case = {"query": query, "expected": query, "kind": "correct"}
-        if rng.random() < 0.6:
-            got = injector.inject(query, rng)
-            if got is None or got[0] == query:
-                continue
-            case = {"query": got[0], "expected": query, "kind": got[1]}
-        splits["train"].append(case)
+    splits["train"] = zh_cases(queries[2500:], injector, random.Random(13))
     return splits
 
 

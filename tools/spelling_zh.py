@@ -150,12 +150,15 @@ class ZhScorer:
         """P(c | a b), as `cond_logp` (a may be empty)."""
         get, d = self.t.ngrams.get, self.p.discount
         p = (get(c, 0) + 0.5) / (self.unigram_total + 10000.0)
-        ctx = self.contexts.get(b)
+        contexts = self.contexts
+        ctx = contexts.get(b)
         if ctx:
-            p = (max(get(b + c, 0) - d, 0) + d * ctx[1] * p) / ctx[0]
-            ctx = self.contexts.get(a + b) if a else None
+            n = get(b + c, 0) - d
+            p = ((n if n > 0 else 0) + d * ctx[1] * p) / ctx[0]
+            ctx = contexts.get(a + b) if a else None
             if ctx:
-                p = (max(get(a + b + c, 0) - d, 0) + d * ctx[1] * p) / ctx[0]
+                n = get(a + b + c, 0) - d
+                p = ((n if n > 0 else 0) + d * ctx[1] * p) / ctx[0]
         return p
 
     def lm_window(self, padded: str, j: int, width: int = 1) -> float:
@@ -185,13 +188,22 @@ class ZhScorer:
         return None
 
     def segment(self, text: str) -> float:
-        """Best word-unigram log-probability of a segmentation of the text."""
+        """Best word-unigram log-probability of a segmentation of the text (`word_logp` for each word)."""
+        words, log, total = self.t.words.get, math.log, self.word_total
         best = [0.0] + [-math.inf] * len(text)
         for end in range(1, len(text) + 1):
+            top = -math.inf
             for start in range(max(0, end - MAX_WORD), end):
-                lp = self.word_logp(text[start:end])
-                if lp is not None and best[start] + lp > best[end]:
-                    best[end] = best[start] + lp
+                count = words(text[start:end])
+                if count:
+                    lp = log(count / total)
+                elif start == end - 1:
+                    lp = self.word_logp(text[start])  # type: ignore[assignment]
+                else:
+                    continue
+                if best[start] + lp > top:
+                    top = best[start] + lp
+            best[end] = top
         return best[-1]
 
 
@@ -296,10 +308,12 @@ class ChineseCorrector:
 
     def _covering_word(self, run: str, i: int, width: int) -> int:
         """The highest count of a dictionary word (2-4 characters) that covers run[i:i + width]."""
-        words, best = self.tables.words, 0
+        words, best = self.tables.words.get, 0
         for start in range(max(0, i - MAX_WORD + 1), i + 1):
             for end in range(max(i + width, start + 2), min(len(run), start + MAX_WORD) + 1):
-                best = max(best, words.get(run[start:end], 0))
+                count = words(run[start:end], 0)
+                if count > best:
+                    best = count
         return best
 
     def _mixed_word_fix(self, text: str, start: int) -> list[FixTuple]:

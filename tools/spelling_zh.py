@@ -168,15 +168,6 @@ class ZhScorer:
             prob *= self.cond_prob(padded[k - 2] if k >= 2 else "", padded[k - 1], padded[k])
         return math.log(prob)
 
-    def lm_swap(self, padded: str, j: int, ch: str) -> float:
-        """`lm_window(padded, j)` with padded[j] replaced by `ch`, without building the changed string."""
-        cond, before, after = self.cond_prob, padded[j - 1], padded[j + 1]
-        prob = 1.0 * cond(padded[j - 2] if j >= 2 else "", before, ch)
-        prob *= cond(before, ch, after)
-        if j + 2 < len(padded):
-            prob *= cond(ch, after, padded[j + 2])
-        return math.log(prob)
-
     def word_logp(self, word: str) -> float | None:
         """log P(word) under the word unigram model, None for an unknown multi-character word."""
         count = self.t.words.get(word)
@@ -383,7 +374,7 @@ class ChineseCorrector:
         base = self.scorer.lm_window(padded, i + 1)
         ranked = []
         for cand, (kind, count) in options.items():
-            lm = self.scorer.lm_swap(padded, i + 1, cand) - base
+            lm = self.scorer.lm_window(padded[:i + 1] + cand + padded[i + 2:], i + 1) - base
             ranked.append((lm + (p.confusion_prior if count else p.homophone_prior), lm, cand, kind, count))
         ranked.sort(reverse=True)
         lo, hi = max(0, i - MAX_WORD + 1), min(len(run), i + MAX_WORD)

@@ -168,18 +168,14 @@ class ZhScorer:
             prob *= self.cond_prob(padded[k - 2] if k >= 2 else "", padded[k - 1], padded[k])
         return math.log(prob)
 
-    def word_logp(self, word: str) -> float | None:
-        """log P(word) under the word unigram model, None for an unknown multi-character word."""
-        count = self.t.words.get(word)
-        if count:
-            return math.log(count / self.word_total)
-        if len(word) == 1:
-            chars = self.t.ngrams.get(word, 0) + 0.5
-            return math.log(chars / self.unigram_total) + math.log(0.05) - self.p.single_char_penalty
-        return None
+    def unknown_char_logp(self, ch: str) -> float:
+        """log P of a single character that is not a dictionary word: its character frequency, penalised."""
+        chars = self.t.ngrams.get(ch, 0) + 0.5
+        return math.log(chars / self.unigram_total) + math.log(0.05) - self.p.single_char_penalty
 
     def segment(self, text: str) -> float:
-        """Best word-unigram log-probability of a segmentation of the text (`word_logp` for each word)."""
+        """Best word-unigram log-probability of a segmentation of the text: a dictionary word scores
+        log(count / total), a single character that is not one `unknown_char_logp`, other spans cannot be words."""
         words, log, total = self.t.words.get, math.log, self.word_total
         best = [0.0] + [-math.inf] * len(text)
         for end in range(1, len(text) + 1):
@@ -189,7 +185,7 @@ class ZhScorer:
                 if count:
                     lp = log(count / total)
                 elif start == end - 1:
-                    lp = self.word_logp(text[start])  # type: ignore[assignment]
+                    lp = self.unknown_char_logp(text[start])
                 else:
                     continue
                 if best[start] + lp > top:

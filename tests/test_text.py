@@ -24,3 +24,12 @@ def test_stem_en():
 
 def test_has_cjk():
     assert has_cjk("iphone 手机") and not has_cjk("iphone")
+
+
+def test_traditional_chinese_is_simplified_and_other_text_kept():
+    from tools.hanzi import is_traditional, to_simplified
+
+    assert to_simplified("鼻頭 手機殼 iPhone 15") == "鼻头 手机壳 iPhone 15"
+    assert to_simplified("蓝牙耳机 200以内") == "蓝牙耳机 200以内"
+    assert to_simplified("wireless mouse") == "wireless mouse"
+    assert is_traditional("休閒服") and not is_traditional("休闲服")

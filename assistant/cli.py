@@ -48,20 +48,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="train on at most N examples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset (`eval run|compare -h`: suite files, "
-                                    "prompt variants x models, run comparison)")
-    p.add_argument("suite")
-    p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--catalog", type=Path, default=None, help="ingest this catalog into a separate store first")
-    p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
-    p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
-    p.add_argument("--no-model", action="store_true", help="agent suite: templated replies, no chat model")
-    p.add_argument("--tool-calls", choices=["auto", "always", "never"], default=None,
-                   help="agent suite: when the model writes the search call (default: the setting)")
+    _add_eval_parser(sub)
     _add_history_parser(sub)
     _add_ui_parser(sub)
     _add_serve_parser(sub)
     return parser
+
+
+def _add_eval_parser(sub) -> None:
+    """`shopquery eval run|compare|history|SUITE_KIND` (the sub-commands are defined in eval/commands.py)."""
+    from eval.commands import add_eval_subcommands
+
+    p = sub.add_parser("eval", help="evaluate: run suite files (run), compare runs (compare), list past runs "
+                                    "(history), or one suite kind on one dataset",
+                       description="Eval harness: `eval run SUITE_OR_DIR`, `eval compare RUN_A RUN_B`, "
+                                   "`eval history SUITE`, or `eval SUITE_KIND --data FILE`. "
+                                   "`shopquery eval COMMAND -h` shows each one's options.")
+    add_eval_subcommands(p)
 
 
 def _add_history_parser(sub) -> None:
@@ -101,10 +104,7 @@ def _add_ui_parser(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) > 1 and argv[0] == "eval" and argv[1] in EVAL_ACTIONS:
-        args = argparse.Namespace(command="eval-action", action=argv[1], rest=argv[2:])
-    else:
-        args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         from assistant.settings import load_settings
 
@@ -166,29 +166,11 @@ def cmd_chat(settings, args) -> int:
     return chat_loop(assistant, max_tokens=args.max_tokens, user_id=args.user, trace=not args.no_trace)
 
 
-EVAL_ACTIONS = ("run", "compare")  # `shopquery eval run|compare ...`; any other word is a legacy suite name
-
-
-def cmd_eval_action(settings, args) -> int:
-    """shopquery eval run SUITE_OR_DIR ... | shopquery eval compare RUN_A RUN_B ... (see eval/commands.py)"""
-    from eval.commands import eval_action
-
-    return eval_action(settings, args.action, args.rest)
-
-
 def cmd_eval(settings, args) -> int:
-    """shopquery eval SUITE --data FILE [--catalog FILE] [--json]"""
-    from eval.harness import run_suite
+    """shopquery eval run|compare|history|SUITE_KIND ... (see eval/commands.py)"""
+    from eval.commands import cmd_eval as run_eval_command
 
-    options = {"use_model": not args.no_model, "tool_calls": args.tool_calls} if args.suite == "agent" else {}
-    result = run_suite(settings, args.suite, args.data, args.catalog, progress=not args.json, mode=args.mode,
-                       **options)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        for key, value in result.items():
-            print(f"{key:>16}: {value}")
-    return 0
+    return run_eval_command(settings, args)
 
 
 def cmd_add_term(settings, args) -> int:
@@ -310,7 +292,6 @@ HISTORY_COMMANDS = {"record": _history_record, "show": _history_show, "seed-demo
 
 
 COMMANDS = {"ingest": cmd_ingest, "analyze": cmd_analyze, "chat": cmd_chat, "demo": cmd_chat, "eval": cmd_eval,
-            "eval-action": cmd_eval_action,
             "add-term": cmd_add_term, "rebuild-spelling": cmd_rebuild_spelling,
             "train-intent": cmd_train_intent, "history": cmd_history,
             "serve": cmd_serve}

@@ -230,8 +230,8 @@ def compare_cells(a: RunRecord, b: RunRecord, old: CellRecord, new: CellRecord, 
     names = list(dict.fromkeys([*old.numeric_metrics(), *new.numeric_metrics()]))
     metrics = [judge_metric(n, old.metrics.get(n), new.metrics.get(n), metric_direction(n, directions),
                             threshold, latency_threshold) for n in names]
-    before = failing_metrics(old, a.suite.thresholds)
-    after = failing_metrics(new, b.suite.thresholds)
+    before = failing_metrics(old, a.thresholds_of(old))
+    after = failing_metrics(new, b.thresholds_of(new))
     if replay:
         after = {name for name in after if not is_latency_metric(name)}
     label = old.label if old.key == new.key else f"{old.label} → {new.label}"

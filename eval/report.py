@@ -96,7 +96,7 @@ def metric_table(run: RunRecord) -> list[str]:
                                                                  for n in names]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for cell in run.cells:
-        failing = failing_metrics(cell, run.suite.thresholds)
+        failing = failing_metrics(cell, run.thresholds_of(cell))
         tally = cell.tally()
         row = [md(cell.variant), md(cell.model), str(tally["pass"]), str(tally["fail"]), str(tally["error"])]
         for name in names:
@@ -109,7 +109,7 @@ def metric_table(run: RunRecord) -> list[str]:
 def threshold_lines(run: RunRecord) -> list[str]:
     """Every threshold failure, per cell."""
     lines = [f"- {md(cell.label)}: {md(f)}" for cell in run.cells
-             for f in threshold_failure_texts(cell, run.suite.thresholds)]
+             for f in threshold_failure_texts(cell, run.thresholds_of(cell))]
     return lines or ["None."]
 
 
@@ -143,10 +143,15 @@ def failing_case_lines(cell: CellRecord) -> list[str]:
     return lines
 
 
-def render_markdown(run: RunRecord) -> str:
+def render_markdown(run: RunRecord, baseline: RunRecord | None = None) -> str:
     """The whole Markdown report."""
+    from eval.report_headline import build_headline, headline_markdown
+
     title = f"# Eval report: {md(run.suite.name)}" + (f" — {md(run.run_id)}" if run.run_id else "")
-    parts = [title, "", *header_lines(run), "", "## Metrics", ""]
+    compared = f"- Compared with: {md(baseline.run_id or 'baseline')}" if baseline is not None else \
+        "- Compared with: no baseline run"
+    parts = [title, "", *header_lines(run), compared, "", "## Headline", "",
+             *headline_markdown(build_headline(run, baseline)), "", "## Metrics", ""]
     parts += metric_table(run) if run.cells else ["No cells in this run."]
     parts += ["", "pass / fail / error: cases per outcome; ↑ higher is better, ↓ lower is better; "
               "**value ✗** fails its threshold.", "",
@@ -157,15 +162,34 @@ def render_markdown(run: RunRecord) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_reports(run_dir: Path) -> dict[str, Path]:
-    """Write report.md and report.html next to RUN_DIR/result.json; returns {'markdown': …, 'html': …}."""
+def baseline_of(run: RunRecord, source: Path, baseline: Path | None = None) -> tuple[RunRecord | None, Path | None]:
+    """The baseline run (given, else the one the record names) and its folder; (None, None) when there is none
+    or it cannot be read (said on stderr)."""
+    if baseline is None and run.baseline and run.baseline.get("path"):
+        baseline = Path(str(run.baseline["path"]))
+        if not baseline.is_absolute():
+            baseline = source.parent / baseline
+    if baseline is None:
+        return None, None
+    try:
+        file = result_path(baseline)
+        return load_run(file), file.parent
+    except RunRecordError as exc:
+        print(f"(baseline not shown: {exc})", file=sys.stderr)
+        return None, None
+
+
+def write_reports(run_dir: Path, baseline: Path | None = None) -> dict[str, Path]:
+    """Write report.md and report.html next to RUN_DIR/result.json, compared with `baseline` (a run folder) or
+    the baseline the record names; returns {'markdown': …, 'html': …}."""
     from eval.report_html import render_html
 
     source = result_path(Path(run_dir))
     run = load_run(source)
+    base, base_dir = baseline_of(run, source, baseline)
     paths = {"markdown": source.parent / "report.md", "html": source.parent / "report.html"}
-    paths["markdown"].write_text(render_markdown(run), encoding="utf-8")
-    paths["html"].write_text(render_html(run), encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(run, base), encoding="utf-8")
+    paths["html"].write_text(render_html(run, base, base_dir, source.parent), encoding="utf-8")
     return paths
 
 
@@ -175,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Write report.md and report.html for an eval run directory "
                                                  "(or its result.json).")
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--baseline", type=Path, default=None, metavar="RUN_DIR",
+                        help="compare with this run (default: the baseline the run record names, if any)")
     args = parser.parse_args(argv)
     try:
-        paths = write_reports(args.run_dir)
+        paths = write_reports(args.run_dir, args.baseline)
     except (RunRecordError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ FILTER_SCRIPT = """(function () {
   var failing = document.getElementById("only-failing");
   var differing = document.getElementById("only-differing");
   var count = document.getElementById("case-count");
+  if (!box || !failing || !differing || !count) { return; }
   function apply() {
     var words = box.value.toLowerCase().trim();
     var shown = 0;

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from html import escape
+from pathlib import Path
 
 from eval.plots import bar_chart, box_plot, confusion_counts, legend
 from eval.report import prompt_set_digest
+from eval.report_breakdowns import all_metrics_html, breakdown_html, breakdown_metric_names, breakdowns
 from eval.report_cases import FILTER_SCRIPT, case_diffs, case_table
+from eval.report_headline import Headline, baseline_cell, build_headline, headline_html
 from eval.report_record import (
     CellRecord,
     RunRecord,
     as_pretty,
-    failing_metrics,
     format_value,
     is_number,
     threshold_failure_texts,
@@ -43,7 +46,13 @@ pre{background:#f7f7f7;padding:6px;white-space:pre-wrap;word-break:break-all;fon
 .diff{border-left:3px solid #ddd;padding-left:10px;margin:12px 0}.add{color:#1a7f37}.del{color:#b42318}
 .hunk{color:#777}tr.differs td{background:#fff8e1;font-weight:600}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}
-dd{margin:0}.wide{overflow-x:auto}
+dd{margin:0}.wide{overflow-x:auto;max-width:100%}
+body{max-width:1232px}h1{margin:0 0 4px}p.meta{margin:0 0 8px;color:#555;font-size:13px}
+#verdict{font-size:15px;margin:6px 0 8px;padding:8px 10px;background:#f3f7fb;border-left:4px solid #4e79a7}
+#headline{font-size:14px}#headline td{min-width:90px}#headline td.cell{max-width:360px;word-break:break-word}
+#headline .bound{font-size:11px;color:#777}.vs{font-size:12px;white-space:nowrap}.vs.up{color:#1a7f37}
+.vs.down{color:#b42318}.vs.same{color:#777}.ci{color:#777}.ok{color:#1a7f37}span.bad{color:#b42318}
+details{margin:6px 0}summary{cursor:pointer;font-weight:600}.chart{max-width:100%;height:auto}
 """
 
 
@@ -70,54 +79,38 @@ def header(run: RunRecord) -> str:
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
 
 
-def metric_table(run: RunRecord) -> str:
-    """Rows = cells, columns = metrics; a failing threshold is highlighted and marked ✗."""
-    if not run.cells:
-        return "<p>No cells in this run.</p>"
-    names = run.metric_names()
-    arrows = {"higher": " ↑", "lower": " ↓"}
-    head = "".join(f"<th>{escape(n)}{arrows.get(run.direction(n) or '', '')}</th>" for n in names)
-    rows = []
-    for cell in run.cells:
-        failing = failing_metrics(cell, run.suite.thresholds)
-        tally = cell.tally()
-        tds = [f"<td>{escape(cell.variant)}</td><td>{escape(cell.model)}</td>"]
-        tds += [f'<td class="num">{tally[k]}</td>' for k in ("pass", "fail", "error")]
-        for name in names:
-            value = escape(format_value(cell.metrics.get(name)))
-            tds.append(f'<td class="num bad" data-metric="{escape(name)}">{value} ✗</td>' if name in failing
-                       else f'<td class="num" data-metric="{escape(name)}">{value}</td>')
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    return ('<div class="wide"><table id="metrics"><thead><tr><th>variant</th><th>model</th><th>pass</th>'
-            f"<th>fail</th><th>error</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-            '<p class="muted">pass / fail / error: cases per outcome; ↑ higher is better, ↓ lower is better; '
-            "✗ fails its threshold.</p>")
-
-
 def threshold_failures(run: RunRecord) -> str:
     """Threshold failures per cell (as recorded, plus any the suite thresholds show)."""
     items = [f"<li>{escape(cell.label)}: {escape(f)}</li>" for cell in run.cells
-             for f in threshold_failure_texts(cell, run.suite.thresholds)]
+             for f in threshold_failure_texts(cell, run.thresholds_of(cell))]
     return f"<ul>{''.join(items)}</ul>" if items else "<p>None.</p>"
 
 
-def metric_charts(run: RunRecord) -> str:
-    """One grouped bar chart per judged metric: x = variant, one bar per model."""
+def metric_charts(run: RunRecord, view: Headline) -> str:
+    """A grouped bar chart per headline metric comparing the cells (x = variant, a bar per model, and the
+    baseline run's matching cell beside each when there is one); nothing for a single cell without a baseline."""
+    if len(run.cells) < 2 and view.baseline is None:
+        return '<p class="muted">One cell and no baseline: nothing to compare in a chart.</p>'
     variants = list(dict.fromkeys(c.variant for c in run.cells))
     models = list(dict.fromkeys(c.model for c in run.cells))
+    series = models + ([f"{m} (baseline)" for m in models] if view.baseline is not None else [])
     charts = []
-    for name in run.metric_names():
-        if run.direction(name) is None:
-            continue
-        values = {c.key: c.metrics.get(name) for c in run.cells if is_number(c.metrics.get(name))}
+    for name in view.metrics:
+        values: dict[tuple[str, str], float | None] = {}
+        for cell in run.cells:
+            if is_number(cell.metrics.get(name)):
+                values[cell.key] = cell.metrics[name]
+            base = baseline_cell(cell, run, view.baseline)
+            if base is not None and is_number(base.metrics.get(name)):
+                values[(cell.variant, f"{cell.model} (baseline)")] = base.metrics[name]
         if not values:
             continue
         bounds = run.suite.thresholds.get(name, {})
         reference = bounds.get("min") if bounds.get("min") is not None else bounds.get("max")
-        charts.append(bar_chart(name, variants, models, values, reference))
+        charts.append(bar_chart(name, variants, series, values, reference))
     if not charts:
-        return "<p>No numeric metrics to plot.</p>"
-    return legend(models) + f'<div class="charts">{"".join(charts)}</div>' + (
+        return "<p>No headline metric has a value to plot.</p>"
+    return legend(series) + f'<div class="charts">{"".join(charts)}</div>' + (
         '<p class="muted">Dashed red line: the suite threshold.</p>')
 
 
@@ -191,18 +184,51 @@ def small_tables(run: RunRecord) -> str:
             f"<h3>Prompt template hashes</h3>{hashes}")
 
 
-def render_html(run: RunRecord) -> str:
-    """The whole report as one HTML document."""
+def meta_line(run: RunRecord, baseline: RunRecord | None, baseline_dir: Path | None, here: Path | None) -> str:
+    """Suite, cases, data digest, time and the baseline run (linked to its report)."""
+    suite = run.suite
+    parts = [f"{suite.name} ({suite.kind or '—'})", f"{format_value(suite.cases)} cases",
+             f"data {(suite.data_sha256 or '—')[:12]}", run.created or "—"]
+    text = " · ".join(escape(p) for p in parts)
+    if baseline is None:
+        return f'<p class="meta">{text} · no baseline run</p>'
+    name = escape(baseline.run_id or "baseline")
+    link = name
+    if baseline_dir is not None:
+        target = baseline_dir / "report.html"
+        href = os.path.relpath(target, here) if here is not None else str(target)
+        link = f'<a id="baseline-link" href="{escape(Path(href).as_posix())}">{name}</a>'
+    same = "" if baseline.suite.data_sha256 == suite.data_sha256 else " (other data)"
+    return f'<p class="meta">{text} · compared with {link}{escape(same)}</p>'
+
+
+def detail_section(run: RunRecord) -> str:
+    """Everything behind <details>: all metrics, breakdowns, confusion matrices, run facts."""
+    tables = breakdowns(run)
+    confusion = "".join(confusion_table(c) for c in run.cells)
+    parts = ["<details><summary>All metrics and threshold failures</summary>"
+             f'<div class="wide">{all_metrics_html(run, breakdown_metric_names(tables))}</div>'
+             f"<h3>Threshold failures</h3>{threshold_failures(run)}</details>"]
+    parts += [breakdown_html(t, run.cells) for t in tables]
+    if confusion:
+        parts.append(f'<details><summary>Confusion matrix</summary><div class="wide">{confusion}</div></details>')
+    parts.append(f"<details><summary>Run: data, models, variants, cache and prompts</summary>{header(run)}"
+                 f'<div class="wide">{small_tables(run)}</div></details>')
+    return "".join(parts)
+
+
+def render_html(run: RunRecord, baseline: RunRecord | None = None, baseline_dir: Path | None = None,
+                here: Path | None = None) -> str:
+    """The whole report as one HTML document: the headline first, detail on demand below."""
     title = f"Eval report: {run.suite.name}" + (f" — {run.run_id}" if run.run_id else "")
-    confusion = "".join(confusion_table(c) for c in run.cells) or "<p>No cases carry intent labels.</p>"
+    view = build_headline(run, baseline)
     sections = [
-        ("Metrics", metric_table(run) + "<h3>Threshold failures</h3>" + threshold_failures(run)),
-        ("Metrics by variant and model", metric_charts(run)),
-        ("Latency", latency_section(run)),
-        ("Confusion matrix", confusion),
-        ("Cells: details, cache and prompts", small_tables(run)),
-        ("Cases", case_table(run.cells)),
-        ("Differences between cells", case_diffs(run.cells)),
+        ("Cells compared", metric_charts(run, view) + latency_section(run)),
+        ("Detail", detail_section(run)),
+        ("Cases", f"<details><summary>Every case, with its status in each cell</summary>"
+                  f'<div class="wide">{case_table(run.cells)}</div></details>'),
+        ("Differences between cells", f"<details><summary>Outputs that differ between cells</summary>"
+                                      f"{case_diffs(run.cells)}</details>"),
     ]
     body = "".join(f'<section id="{escape(name.lower().replace(" ", "-"))}"><h2>{escape(name)}</h2>{html}'
                    "</section>" for name, html in sections)
@@ -210,4 +236,5 @@ def render_html(run: RunRecord) -> str:
             f'<meta http-equiv="Content-Security-Policy" content="{csp(FILTER_SCRIPT)}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
-            f"{header(run)}{body}<script>{FILTER_SCRIPT}</script></body></html>\n")
+            f"{meta_line(run, baseline, baseline_dir, here)}<section id=\"first-screen\">{headline_html(view)}"
+            f"</section>{body}<script>{FILTER_SCRIPT}</script></body></html>\n")

@@ -85,6 +85,8 @@ class CellRecord(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     threshold_failures: list[str] = Field(default_factory=list)
     error: str | None = Field(None, description="why the whole cell could not run (its cases are then empty)")
+    thresholds: dict[str, dict[str, float | None]] | None = Field(None, description="this cell's own (row) "
+                                                                                    "thresholds, if any")
     details: dict[str, Any] = Field(default_factory=dict, description="non-numeric metrics (per-label maps…)")
     cases: list[CaseRecord] = Field(default_factory=list)
 
@@ -142,11 +144,18 @@ class SuiteInfo(BaseModel):
     data_sha256: str | None = None
     cases: int | None = None
     thresholds: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    metrics: list[str] = Field(default_factory=list)
+    headline: list[str] = Field(default_factory=list)
 
     @field_validator("thresholds", mode="before")
     @classmethod
     def _thresholds(cls, value: Any) -> Any:
         return _none_to_empty(value, {})
+
+    @field_validator("metrics", "headline", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else []
 
 
 class RunRecord(BaseModel):
@@ -160,6 +169,8 @@ class RunRecord(BaseModel):
     suite: SuiteInfo = Field(default_factory=SuiteInfo)
     metric_directions: dict[str, Direction] = Field(default_factory=dict)
     cells: list[CellRecord] = Field(default_factory=list)
+    status: str | None = None
+    baseline: dict[str, Any] | None = Field(None, description="the run this one was compared with: run_id, path")
 
     @field_validator("suite", mode="before")
     @classmethod
@@ -170,6 +181,18 @@ class RunRecord(BaseModel):
     @classmethod
     def _containers(cls, value: Any, info: Any) -> Any:
         return _none_to_empty(value, {} if info.field_name == "metric_directions" else [])
+
+    def headline_metrics(self) -> list[str]:
+        """The metrics of the first screen: the suite's headline, else its first three metrics, else the first
+        three judged metrics of the cells."""
+        names = self.suite.headline or self.suite.metrics[:3]
+        if not names:
+            names = [n for n in self.metric_names() if self.direction(n) is not None][:3]
+        return list(dict.fromkeys(names))
+
+    def thresholds_of(self, cell: CellRecord) -> dict[str, dict[str, float | None]]:
+        """The thresholds that apply to a cell (its row's when it has them, else the suite's)."""
+        return cell.thresholds if cell.thresholds is not None else self.suite.thresholds
 
     def metric_names(self) -> list[str]:
         """Every numeric metric name in any cell, in first-seen order."""

@@ -25,7 +25,7 @@ from eval.cache import CachedChatModel, ModelCallCache
 from eval.harness import catalog_settings, file_digest, fill_store, load_dataset
 from eval.records import SuiteResult
 from eval.run_output import CellProgress, split_metrics
-from eval.specs import SuiteSpec, display_path
+from eval.specs import Row, SuiteSpec, display_path
 from eval.suites import get_suite
 from eval.variants import Variant, default_variant, resolve_variants
 
@@ -139,21 +139,34 @@ def save(ctx: _Context, status: str) -> dict[str, Any]:
     return result
 
 
+def cell_name(spec: SuiteSpec, row: Row, variant: Variant) -> str:
+    """A cell's variant name: the prompt variant, the row when the suite declares rows, or `row+variant`."""
+    if not spec.rows:
+        return variant.name
+    return row.name if variant.name == "default" else f"{row.name}+{variant.name}"
+
+
+def row_settings(settings: Settings, row: Row) -> Settings:
+    """The settings with a row's switches applied."""
+    return settings.model_copy(update=row.settings) if row.settings else settings
+
+
 def _model_cells(ctx: _Context, choice: ModelChoice | None, variants: list[Variant]) -> None:
-    """Every variant's cell for one model (the model is loaded once and dropped afterwards)."""
+    """Every row x variant cell for one model (the model is loaded once and dropped afterwards)."""
+    pairs = [(row, v) for row in ctx.spec.run_rows for v in variants]
     if choice is None:
         info = ModelInfo(backend="none", name="none")
-        ctx.cells.extend(_run_cell(ctx, v, ctx.settings, None, info) for v in variants)
+        ctx.cells.extend(_run_cell(ctx, row, v, row_settings(ctx.settings, row), None, info) for row, v in pairs)
         return
     cell_settings = choice.settings(ctx.settings)
     try:
         inner, info = ctx.model_factory(cell_settings)
     except ShopqueryError as exc:  # this model cannot be used: its cells are recorded as failed, others run
         print(f"({ctx.spec.name}: model {choice.spec} unavailable: {exc})", file=sys.stderr)
-        ctx.cells.extend(_failed_cell(v, choice.spec, exc) for v in variants)
+        ctx.cells.extend(_failed_cell(v, choice.spec, exc, cell_name(ctx.spec, row, v)) for row, v in pairs)
         return
-    for variant in variants:
-        ctx.cells.append(_run_cell(ctx, variant, cell_settings, inner, info))
+    for row, variant in pairs:
+        ctx.cells.append(_run_cell(ctx, row, variant, row_settings(cell_settings, row), inner, info))
         save(ctx, "running")
     del inner
 
@@ -170,17 +183,27 @@ def _fresh_assistant(ctx: _Context, settings: Settings, variant: Variant) -> Ass
     return assistant
 
 
-def _run_cell(ctx: _Context, variant: Variant, settings: Settings, inner: Any, info: ModelInfo) -> dict[str, Any]:
-    """One cell: a fresh Assistant with the variant's prompts and the cached model; never raises for a case."""
+def _run_cell(ctx: _Context, row: Row, variant: Variant, settings: Settings, inner: Any,
+              info: ModelInfo) -> dict[str, Any]:
+    """One cell: a fresh Assistant with the row's settings, the variant's prompts and the cached model; never
+    raises for a case."""
     assistant = _fresh_assistant(ctx, settings, variant)
     wrapper = None
     if inner is not None:
         wrapper = CachedChatModel(inner=inner, call_cache=ctx.cache, identity=info.identity,
                                   enabled=ctx.options.cache)
         assistant.chat_model = wrapper
-    label = f"{ctx.spec.name} | {variant.name} | {info.identity if inner is not None else 'no model'}"
+    name = cell_name(ctx.spec, row, variant)
+    label = f"{ctx.spec.name} | {name} | {info.identity if inner is not None else 'no model'}"
     progress = CellProgress(label, len(ctx.dataset.cases), enabled=ctx.options.progress)
-    head = _cell_head(variant, info, assistant)
+    head = {**_cell_head(variant, info, assistant), "variant": name}
+    if ctx.spec.rows:
+        head["row"] = {"name": row.name, "description": row.description, "options": row.options,
+                       "settings": {k: str(v) if isinstance(v, Path) else v for k, v in row.settings.items()}}
+    if row.thresholds:
+        head["thresholds"] = {k: v.model_dump(exclude_none=True)
+                              for k, v in {**ctx.spec.thresholds, **row.thresholds}.items()}
+    options = {**ctx.spec.options, **row.options}
     finished: list[Any] = []
 
     def on_case(record: Any) -> None:
@@ -193,7 +216,7 @@ def _run_cell(ctx: _Context, variant: Variant, settings: Settings, inner: Any, i
     start = time.perf_counter()
     error = None
     try:
-        result = ctx.module.run_cases(assistant, ctx.dataset, on_case=on_case, **ctx.spec.options)
+        result = ctx.module.run_cases(assistant, ctx.dataset, on_case=on_case, **options)
     except Exception as exc:  # noqa: BLE001 - a suite that cannot run at all is recorded; other cells go on
         error = f"{type(exc).__name__}: {exc}"[:500]
         result = SuiteResult(metrics={}, cases=[])
@@ -210,17 +233,18 @@ def _run_cell(ctx: _Context, variant: Variant, settings: Settings, inner: Any, i
         **head, "duration_s": round(duration, 1),
         "cache": wrapper.stats() if wrapper else {"hits": 0, "misses": 0},
         "metrics": metrics,
-        "threshold_failures": _threshold_failures(ctx.spec, metrics) if error is None else [f"cell failed: {error}"],
+        "threshold_failures": _threshold_failures({**ctx.spec.thresholds, **row.thresholds}, metrics)
+        if error is None else [f"cell failed: {error}"],
         "error": error,
         "details": details,
         "cases": [c.model_dump(mode="json") for c in result.cases],
     }
 
 
-def _failed_cell(variant: Variant, spec: str, exc: Exception) -> dict[str, Any]:
+def _failed_cell(variant: Variant, spec: str, exc: Exception, name: str) -> dict[str, Any]:
     """A cell whose model could not be built."""
     error = f"{type(exc).__name__}: {exc}"[:500]
-    return {"variant": variant.name, "variant_file": variant.file, "model": spec,
+    return {"variant": name, "variant_file": variant.file, "model": spec,
             "model_info": {"backend": spec.split(":", 1)[0], "name": spec.split(":", 1)[-1], "sha256": None},
             "prompt_hashes": variant.library().hashes(), "duration_s": 0.0, "cache": {"hits": 0, "misses": 0},
             "metrics": {}, "threshold_failures": [f"cell failed: {error}"], "error": error, "details": {},
@@ -233,8 +257,8 @@ def _cell_head(variant: Variant, info: ModelInfo, assistant: Assistant) -> dict[
             "model": info.identity, "model_info": info.model_dump(), "prompt_hashes": assistant.prompts.hashes()}
 
 
-def _threshold_failures(spec: SuiteSpec, metrics: dict[str, Any]) -> list[str]:
-    problems = (rule.problem(name, metrics.get(name)) for name, rule in spec.thresholds.items())
+def _threshold_failures(thresholds: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    problems = (rule.problem(name, metrics.get(name)) for name, rule in thresholds.items())
     return [p for p in problems if p]
 
 
@@ -248,7 +272,8 @@ def _record(ctx: _Context, run_id: str, now: datetime, cells: list[dict[str, Any
             "data_sha256": file_digest(spec.data), "cases": len(ctx.dataset.cases),
             "rejected_lines": len(ctx.dataset.rejected), "catalog": display_path(spec.catalog),
             **({"catalog_info": ctx.catalog_info} if ctx.catalog_info else {}),
-            "options": spec.options, "metrics": spec.metrics,
+            "options": spec.options, "metrics": spec.metrics, "headline": spec.headline_metrics,
+            "real_data": spec.real_data,
             "thresholds": {k: v.model_dump(exclude_none=True) for k, v in spec.thresholds.items()},
         },
         "metric_directions": {m: spec.direction(m) for m in sorted(names)},

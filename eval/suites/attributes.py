@@ -144,13 +144,22 @@ def _metrics(tally: _Tally, slots: list[str]) -> dict[str, Any]:
     return result
 
 
+def slot_counts(pairs: list[tuple[Any, Any]]) -> dict[str, int]:
+    """True positives, false positives and false negatives of one case's (expected, predicted) slot values."""
+    tp = sum(p is not None and p == e for e, p in pairs)
+    fp = sum(p is not None and p != e for e, p in pairs)
+    fn = sum(e is not None and p != e for e, p in pairs)
+    return {"slot_tp": tp, "slot_fp": fp, "slot_fn": fn}
+
+
 def _case_record(case: Case, index: int, scored: list[str], right: list[bool], predicted: dict[str, Any],
-                 ms: float, error: str | None) -> CaseRecord:
+                 ms: float, error: str | None, counts: dict[str, int]) -> CaseRecord:
     shown = {s: predicted.get(s) for s in scored if predicted.get(s) not in (None, [])}
     failures = [f"{s}: {predicted.get(s)!r} != {case.expected.get(s)!r}" for s, ok in zip(scored, right, strict=True)
                 if not ok]
     return CaseRecord(id=case_id(case, index, NAME), passed=error is None and all(right), error=error,
-                      scores=dict(zip(scored, right, strict=True)), latency_ms=round(ms, 3), input=case.query,
+                      scores={**dict(zip(scored, right, strict=True)), **counts}, latency_ms=round(ms, 3),
+                      input=case.query,
                       expected=case.expected, output=shown, labels={"lang": case.lang} if case.lang else {},
                       failures=[] if error else failures)
 
@@ -166,11 +175,12 @@ def run_cases(assistant: Any, dataset: Dataset[Case], slots: Any = None, errors:
     for index, case in enumerate(dataset.cases):
         predicted, ms, error = _predict(parser, case.query)
         lang = case.lang or "all"
-        right = [tally.add(lang, s, norm(s, case.expected.get(s)), norm(s, predicted.get(s))) for s in scored]
+        pairs = [(norm(s, case.expected.get(s)), norm(s, predicted.get(s))) for s in scored]
+        right = [tally.add(lang, s, e, p) for s, (e, p) in zip(scored, pairs, strict=True)]
         for group in {"all", lang}:
             tally.cases[group] += 1
             tally.exact[group] += all(right)
-        record = notify(on_case, _case_record(case, index, scored, right, predicted, ms, error))
+        record = notify(on_case, _case_record(case, index, scored, right, predicted, ms, error, slot_counts(pairs)))
         records.append(record)
         if not all(right) and len(wrong) < errors:
             wrong.append({"query": case.query, "expected": case.expected, "predicted": record.output})

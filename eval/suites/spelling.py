@@ -94,8 +94,11 @@ def _correct_one(correct: Callable[[str], str], case: Case, index: int) -> CaseR
     ms = (time.perf_counter() - start) * 1000
     ok = canonical(predicted) == canonical(case.expected)
     changed = canonical(predicted) != canonical(case.query)
+    had_error = canonical(case.query) != canonical(case.expected)
+    scores = {"exact": ok, "changed": changed, "had_error": had_error, "fixed": had_error and changed and ok,
+              "was_right": not had_error, "false_correction": changed and not had_error}
     return CaseRecord(id=case_id(case, index, NAME), passed=ok and error is None, error=error,
-                      scores={"exact": ok, "changed": changed}, latency_ms=round(ms, 3), input=case.query,
+                      scores=scores, latency_ms=round(ms, 3), input=case.query,
                       expected=case.expected, output=predicted, labels={"kind": case.kind} if case.kind else {},
                       failures=[] if ok or error else [f"{predicted!r} != {case.expected!r}"])
 
@@ -127,7 +130,10 @@ def evaluate(correct: Callable[[str], str], cases: list[Case]) -> dict[str, Any]
 
 
 def run_cases(assistant: Any, dataset: Dataset[Case], on_case: CaseCallback | None = None, **_: Any) -> SuiteResult:
-    """Score `assistant.corrector` on the dataset, case by case."""
+    """Score `assistant.corrector` on the dataset, case by case (queries kept as typed when the assistant's
+    settings switch correction off: the do-nothing baseline)."""
+    if not getattr(getattr(assistant, "settings", None), "correct_spelling", True):
+        return evaluate_cases(lambda q: q, dataset.cases, on_case)
     corrector = assistant.corrector
     return evaluate_cases(lambda q: corrector.correct(q).corrected, dataset.cases, on_case)
 

@@ -26,6 +26,16 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", size: int = 11,
             f"{escape(text)}</text>")
 
 
+def text_width(text: str, size: int = 10) -> float:
+    """A generous estimate of the rendered width of a label in pixels (wide characters count double)."""
+    return sum(size * (1.1 if ord(ch) >= 0x2E80 else 0.62) for ch in text)
+
+
+def bar_value(value: float) -> str:
+    """A bar's label, short enough for the bar: three decimals for scores, whole numbers from 100 on."""
+    return f"{value:.3f}" if isinstance(value, float) and 0 < abs(value) < 1 else format_value(value)
+
+
 def nice_max(value: float) -> float:
     """A round upper bound for an axis (1, 2, 2.5, 5 × a power of ten) at or above `value`."""
     if value <= 0:
@@ -42,8 +52,9 @@ def nice_max(value: float) -> float:
 def bar_chart(title: str, groups: Sequence[str], series: Sequence[str],
               values: dict[tuple[str, str], float | None], reference: float | None = None) -> str:
     """Grouped bars: one group per x label (variant), one bar per series (model); nulls are marked n/a."""
-    bar_w, gap, left, top, plot_h = 22, 18, 46, 28, 150
-    width = max(left + max(1, len(groups)) * (len(series) * bar_w + gap) + 10, 16 + 7 * len(title))
+    bar_w, gap, left, top, plot_h = 34, 18, 46, 28, 150
+    slots = [max(len(series) * bar_w, text_width(g)) + gap for g in groups]
+    width = round(max(left + sum(slots) + 10, 16 + 7 * len(title)))
     numbers = [v for v in values.values() if v is not None] + ([reference] if reference is not None else [])
     high = 1.0 if numbers and min(numbers) >= 0 and max(numbers) <= 1 else nice_max(max(numbers, default=1.0))
     scale = plot_h / high if high else 1.0
@@ -56,7 +67,7 @@ def bar_chart(title: str, groups: Sequence[str], series: Sequence[str],
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 6}" y2="{y:.1f}" class="grid"/>')
         out.append(_text(left - 4, y + 4, format_value(tick), "end", 10))
     for gi, group in enumerate(groups):
-        x0 = left + gi * (len(series) * bar_w + gap) + gap / 2
+        x0 = left + sum(slots[:gi]) + gap / 2 + (slots[gi] - gap - len(series) * bar_w) / 2
         for si, name in enumerate(series):
             value = values.get((group, name))
             x = x0 + si * bar_w
@@ -67,8 +78,8 @@ def bar_chart(title: str, groups: Sequence[str], series: Sequence[str],
             tip = escape(f"{group} × {name}: {format_value(value)}")
             out.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w - 3}" height="{h:.1f}" '
                        f'fill="{colour(si)}"><title>{tip}</title></rect>')
-            out.append(_text(x + bar_w / 2 - 1, base - h - 3, format_value(value), size=9))
-        out.append(_text(x0 + len(series) * bar_w / 2, base + 14, _short(group, 18), size=10))
+            out.append(_text(x + bar_w / 2 - 1, base - h - 3, bar_value(value), size=9))
+        out.append(_text(x0 + len(series) * bar_w / 2, base + 14, group, size=10))
     if reference is not None:
         y = base - max(0.0, min(reference, high)) * scale
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 6}" y2="{y:.1f}" class="threshold">'
@@ -84,10 +95,6 @@ def legend(series: Sequence[str]) -> str:
     return f'<div class="legend">{"".join(items)}</div>'
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def box_stats(values: Sequence[float]) -> dict[str, float]:
     """min, quartiles, median, p95 and max of a sample (which must not be empty)."""
     return {"min": min(values), "q1": percentile(values, 25), "median": percentile(values, 50),
@@ -96,12 +103,13 @@ def box_stats(values: Sequence[float]) -> dict[str, float]:
 
 def box_plot(title: str, rows: Sequence[tuple[str, Sequence[float]]]) -> str:
     """Horizontal box plots on one shared axis: box q1–q3, median line, whiskers min–max, a tick at p95."""
-    label_w, plot_w, row_h, top = 320, 420, 34, 30
+    plot_w, row_h, top = 420, 34, 30
     stats = [(label, box_stats(values)) for label, values in rows if values]
+    label_w = max([120.0, *(text_width(label) + 16 for label, _ in stats)])
     high = nice_max(max((s["max"] for _, s in stats), default=1.0))
     scale = plot_w / high
     height = top + row_h * max(1, len(stats)) + 30
-    width = label_w + plot_w + 80
+    width = round(label_w + plot_w + 80)
     out = [f'<svg role="img" class="chart" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}">', f"<title>{escape(title)}</title>",
            _text(4, 16, title, "start", 12, ' font-weight="600"')]
@@ -111,7 +119,7 @@ def box_plot(title: str, rows: Sequence[tuple[str, Sequence[float]]]) -> str:
         def px(v: float) -> float:
             return label_w + v * scale
 
-        out.append(_text(label_w - 8, y + 4, _short(label, 50), "end", 10))
+        out.append(_text(label_w - 8, y + 4, label, "end", 10))
         out.append(f'<line x1="{px(s["min"]):.1f}" y1="{y:.1f}" x2="{px(s["max"]):.1f}" y2="{y:.1f}" '
                    f'class="whisker"/>')
         box_w = max(1.0, px(s["q3"]) - px(s["q1"]))

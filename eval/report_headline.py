@@ -113,8 +113,9 @@ def build_headline(run: RunRecord, baseline: RunRecord | None = None) -> Headlin
 
 
 def signed(value: float) -> str:
-    """A change with its sign (+0.012, −3.4)."""
-    text = format_value(abs(value))
+    """A change with its sign, three decimals below 1 (+0.012, −3.4)."""
+    size = abs(value)
+    text = f"{size:.3f}" if 0.001 <= size < 1 else format_value(size)
     return ("+" if value > 0 else "−" if value < 0 else "±") + text
 
 

@@ -105,7 +105,7 @@ def test_the_verdict_names_the_best_cell_the_margin_and_the_significance(tmp_pat
     record = run(_cells(worse, better))
     view = build_headline(parse_run(record))
     text = verdict_text(view)
-    assert text.startswith("Best on pass_rate: terse × embedded:qwen2.5-coder-0.5b (0.6625), +0.1625 over "
+    assert text.startswith("Best on pass_rate: terse × embedded:qwen2.5-coder-0.5b (0.6625), +0.162 over "
                            "default × embedded:qwen2.5-coder-0.5b (0.5): significant; 95% interval +")
     assert "paired bootstrap over 80 cases" in text
     baseline = run(_cells(worse, worse), run_id="20261128-000000-agent")
@@ -113,7 +113,7 @@ def test_the_verdict_names_the_best_cell_the_margin_and_the_significance(tmp_pat
     paths = write_reports(write(tmp_path / "new", record), base_dir)
     page = paths["html"].read_text(encoding="utf-8")
     assert 'href="../base/report.html"' in page and "compared with" in page
-    assert "Against the baseline run (20261128-000000-agent): +0.1625, better." in page
+    assert "Against the baseline run (20261128-000000-agent): +0.162, better." in page
     assert '<div class="vs up"' in page and '<div class="vs same"' in page  # terse improved, default did not
     assert "## Headline" in paths["markdown"].read_text(encoding="utf-8")
 

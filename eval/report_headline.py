@@ -182,7 +182,8 @@ def headline_html(view: Headline) -> str:
     rows = []
     for row in view.rows:
         name = f"<b>{escape(row.cell.variant)}</b>" if row.cell is best else escape(row.cell.variant)
-        tds = [f'<td class="cell">{name} <span class="muted">{escape(row.cell.model)}</span></td>']
+        model = "" if row.cell.model == "none" else f' <span class="muted">{escape(row.cell.model)}</span>'
+        tds = [f'<td class="cell">{name}{model}</td>']
         for n in view.metrics:
             m = row.metrics[n]
             mark = "" if m.bound is None else (' <span class="bad">✗</span>' if m.failing else

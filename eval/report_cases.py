@@ -39,6 +39,11 @@ FILTER_SCRIPT = """(function () {
 })();"""
 
 
+def text(value: str) -> str:
+    """Untrusted text escaped for element content (quotes need no escaping outside attributes)."""
+    return escape(value, quote=False)
+
+
 def case_index(cells: list[CellRecord]) -> dict[str, list[CaseRecord | None]]:
     """Case id -> that case in each cell (None where a cell lacks it), in first-seen order."""
     index: dict[str, list[CaseRecord | None]] = {}
@@ -71,11 +76,11 @@ def _status_cell(case: CaseRecord | None) -> str:
 
 def _details(cells: list[CellRecord], row: list[CaseRecord | None]) -> str:
     first = next(c for c in row if c is not None)
-    parts = [f"<h4>input</h4><pre>{escape(as_pretty(first.input))}</pre>",
-             f"<h4>expected</h4><pre>{escape(as_pretty(first.expected))}</pre>"]
+    parts = [f"<h4>input</h4><pre>{text(as_pretty(first.input))}</pre>",
+             f"<h4>expected</h4><pre>{text(as_pretty(first.expected))}</pre>"]
     for cell, case in zip(cells, row, strict=True):
         if case is not None:
-            parts.append(f"<h4>output — {escape(cell.label)}</h4><pre>{escape(as_pretty(case.output))}</pre>")
+            parts.append(f"<h4>output — {escape(cell.label)}</h4><pre>{text(as_pretty(case.output))}</pre>")
     return f"<details><summary>details</summary>{''.join(parts)}</details>"
 
 
@@ -107,7 +112,7 @@ def _diff_lines(old: object, new: object) -> str:
     out = []
     for line in list(lines)[2:]:
         kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
-        out.append(f'<span class="{kind}">{escape(line)}</span>')
+        out.append(f'<span class="{kind}">{text(line)}</span>')
     return "\n".join(out) if out else '<span class="same">(same output)</span>'
 
 

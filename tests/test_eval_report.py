@@ -130,8 +130,8 @@ def test_case_table_and_diffs_show_what_changed_between_cells():
     assert rows == [("0", "0", "c1"), ("1", "1", "c2"), ("1", "1", "c3")]
     diffs = page.split('id="differences-between-cells"')[1]
     assert "2 cases differ between cells." in diffs
-    assert '<span class="del">-  &quot;reply&quot;: &quot;为您找到蓝色T恤&quot;</span>' in diffs
-    assert '<span class="add">+  &quot;reply&quot;: &quot;抱歉，没有找到&quot;</span>' in diffs
+    assert '<span class="del">-  "reply": "为您找到蓝色T恤"</span>' in diffs
+    assert '<span class="add">+  "reply": "抱歉，没有找到"</span>' in diffs
     assert "⚠ error" in diffs and "(same output)" in diffs
 
 
@@ -210,3 +210,35 @@ def test_a_cell_that_could_not_run_is_reported():
     page = render_html(parsed)
     assert f"<li>{failure}</li>" in page
     assert "&quot;timeout&quot;: 3" in page and "<b>gone" not in page
+
+
+def test_a_report_of_the_whole_agent_suite_over_four_cells_stays_under_one_megabyte(tmp_path):
+    """Every agent conversation (eval/data/agent_dev.jsonl) in 2 variants x 2 models, with long model-written
+    replies and tool-call arguments that differ between cells."""
+    from pathlib import Path
+
+    lines = (Path(__file__).resolve().parent.parent / "eval" / "data" / "agent_dev.jsonl").read_text(
+        encoding="utf-8").splitlines()
+    conversations = [json.loads(line) for line in lines if line.strip()]
+    cells = []
+    for variant in ("default", "terse"):
+        for model in ("embedded:qwen2.5-coder-0.5b", "embedded:qwen2.5-coder-1.5b"):
+            cases = []
+            for i, conv in enumerate(conversations):
+                reply = f"{variant} {model} {i}: " + "为你找到这些商品：纯棉短袖T恤，蓝色，79元，适合夏天。" * 12
+                output = {"reply": reply, "products": [f"tb-train-{i * 7 + k}" for k in range(5)],
+                          "intent": "product_search", "action": "search",
+                          "tools_called": ["classify_intent", "correct_spelling", "parse_attributes",
+                                           "search_catalog"], "used_model": True, "fallback": None,
+                          "model_calls": [{"name": "reply", "args": {"query": conv["messages"][-1]["content"],
+                                                                     "colour": "蓝色", "price_max": 100},
+                                           "error": None}] * 3}
+                record = case(conv.get("id", f"agent-{i}"), passed=i % 5 != (len(cells) % 5), latency=2500.0 + i,
+                              output=output, query=conv["messages"][-1]["content"])
+                record["input"] = [m["content"] for m in conv["messages"] if m["role"] == "user"]
+                record["expected"] = conv.get("expect", {})
+                cases.append(record)
+            cells.append(cell(variant, model=model, cases=cases))
+    paths = write_reports(write(tmp_path / "run", run(cells)))
+    size = paths["html"].stat().st_size
+    assert len(conversations) >= 50 and 100_000 < size < 1_000_000, size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,21 @@ def catalog_settings(settings: Settings, catalog: Path) -> Settings:
     return settings.model_copy(update={"chroma_path": store_dir, "chroma_url": None})
 
 
+INGESTED = "ingested.json"  # written in a catalog-scoped store once its catalog is wholly ingested
+
+
 def fill_store(assistant: Assistant, catalog: Path, progress: bool = True) -> dict[str, Any]:
-    """Ingest the catalog into the assistant's (catalog-scoped) store when it is empty; what was done."""
+    """Ingest the catalog into the assistant's (catalog-scoped) store unless a finished ingest of it is recorded
+    there (an ingest that was interrupted is resumed: unchanged products are not embedded again); what was done."""
     info: dict[str, Any] = {"catalog": str(catalog)}
-    if assistant.store.count() == 0:
+    marker = assistant.settings.catalog_dir / INGESTED
+    if assistant.store.count() == 0 or not marker.is_file():
         result = assistant.ingest(catalog, progress=progress)
         info.update(ingest_s=round(result.seconds, 1), ingest_skipped=result.skipped)
         for err in result.errors[:20]:
             print(f"{catalog}:{err.line}: skipped: {err.reason}", file=sys.stderr)
+        marker.write_text(json.dumps({"catalog": str(catalog), "sha256": file_digest(catalog),
+                                      "products": assistant.store.count()}), encoding="utf-8")
     info["catalog_products"] = assistant.store.count()
     return info
 

@@ -89,9 +89,10 @@ def prompt_hash_table(run: RunRecord) -> list[str]:
     return lines
 
 
-def metric_table(run: RunRecord) -> list[str]:
-    """Rows = cells, columns = metrics; a metric failing its threshold is shown as **value ✗**."""
-    names = run.metric_names()
+def metric_table(run: RunRecord, leave_out: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Rows = cells, columns = metrics (but those of the breakdowns); a metric failing its threshold is shown as
+    **value ✗**."""
+    names = [n for n in run.metric_names() if n not in leave_out]
     head = ["variant", "model", "pass", "fail", "error"] + [md(n) + direction_mark(run.direction(n))
                                                                  for n in names]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
@@ -145,6 +146,7 @@ def failing_case_lines(cell: CellRecord) -> list[str]:
 
 def render_markdown(run: RunRecord, baseline: RunRecord | None = None) -> str:
     """The whole Markdown report."""
+    from eval.report_breakdowns import breakdown_markdown, breakdown_metric_names, breakdowns
     from eval.report_headline import build_headline, headline_markdown
 
     title = f"# Eval report: {md(run.suite.name)}" + (f" — {md(run.run_id)}" if run.run_id else "")
@@ -152,10 +154,13 @@ def render_markdown(run: RunRecord, baseline: RunRecord | None = None) -> str:
         "- Compared with: no baseline run"
     parts = [title, "", *header_lines(run), compared, "", "## Headline", "",
              *headline_markdown(build_headline(run, baseline)), "", "## Metrics", ""]
-    parts += metric_table(run) if run.cells else ["No cells in this run."]
+    tables = breakdowns(run)
+    parts += metric_table(run, breakdown_metric_names(tables)) if run.cells else ["No cells in this run."]
     parts += ["", "pass / fail / error: cases per outcome; ↑ higher is better, ↓ lower is better; "
-              "**value ✗** fails its threshold.", "",
-              "## Threshold failures", "", *threshold_lines(run), "", "## Prompt hashes", "",
+              "**value ✗** fails its threshold.", ""]
+    if tables:
+        parts += ["## Breakdowns", ""] + [line for t in tables for line in breakdown_markdown(t, run.cells)]
+    parts += ["## Threshold failures", "", *threshold_lines(run), "", "## Prompt hashes", "",
               *prompt_hash_table(run), "", "## Cache", "", *cache_table(run), "", "## Failing cases"]
     for cell in run.cells:
         parts += ["", f"### {md(cell.label)}", "", *failing_case_lines(cell)]

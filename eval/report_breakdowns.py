@@ -127,3 +127,17 @@ def all_metrics_html(run: RunRecord, leave_out: set[str]) -> str:
         rows.append(f"<tr><th>{escape(name)}{arrows.get(run.direction(name) or '', '')}</th>{''.join(tds)}</tr>")
     return (f'<table id="metrics"><thead><tr><th>metric</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
             "</table>")
+
+
+def breakdown_markdown(table: Breakdown, cells: list[CellRecord]) -> list[str]:
+    """One breakdown as a Markdown table (a row per slot/label and cell)."""
+    from eval.report import md
+
+    labels = [c.label for c in cells if any(c.label in v for r in table.rows.values() for v in r.values())]
+    lines = [f"### {md(table.title)}", "", f"| {md(table.row_name)} | cell | "
+             + " | ".join(md(c) for c in table.columns) + " |", "|---" * (len(table.columns) + 2) + "|"]
+    for row, values in table.rows.items():
+        for lab in labels:
+            lines.append(f"| {md(row)} | {md(lab)} | " + " | ".join(
+                format_value(values.get(col, {}).get(lab)) for col in table.columns) + " |")
+    return lines + [""]

@@ -164,3 +164,20 @@ def test_shipped_real_data_suites_have_plain_baseline_rows():
         for plain in ("plain_bm25", "plain_dense", "plain_hybrid"):
             assert rows[plain]["settings"] == {"correct_spelling": False, "parse_attributes": False,
                                                "expand_queries": False, "classify_intent": False}
+
+
+def test_eval_sub_commands_have_complete_help(capsys):
+    from assistant.cli import main
+
+    expected = {"run": ["--baseline", "--no-baseline", "--variants", "--models", "--limit", "--out", "SUITE_OR_DIR"],
+                "compare": ["run_a", "run_b", "--threshold", "--allow-data-change"],
+                "history": ["SUITE", "--runs", "--json"], "retrieval": ["--data", "--catalog", "--mode"]}
+    for command, words in expected.items():
+        with pytest.raises(SystemExit) as done:
+            main(["eval", command, "-h"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert all(w in text for w in words), (command, text)
+    with pytest.raises(SystemExit):
+        main(["eval", "-h"])
+    assert all(w in capsys.readouterr().out for w in ("run", "compare", "history", "spelling", "agent"))

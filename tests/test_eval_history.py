@@ -180,4 +180,5 @@ def test_eval_sub_commands_have_complete_help(capsys):
         assert all(w in text for w in words), (command, text)
     with pytest.raises(SystemExit):
         main(["eval", "-h"])
-    assert all(w in capsys.readouterr().out for w in ("run", "compare", "history", "spelling", "agent"))
+    text = capsys.readouterr().out
+    assert all(w in text for w in ("run", "compare", "history", "spelling", "agent"))

@@ -110,8 +110,9 @@ def metric_charts(run: RunRecord, view: Headline) -> str:
         charts.append(bar_chart(name, variants, series, values, reference))
     if not charts:
         return "<p>No headline metric has a value to plot.</p>"
-    return legend(series) + f'<div class="charts">{"".join(charts)}</div>' + (
-        '<p class="muted">Dashed red line: the suite threshold.</p>')
+    drawn = any(run.suite.thresholds.get(n) for n in view.metrics)
+    note = '<p class="muted">Dashed red line: the suite threshold.</p>' if drawn else ""
+    return legend(series) + f'<div class="charts">{"".join(charts)}</div>' + note
 
 
 def latency_section(run: RunRecord) -> str:

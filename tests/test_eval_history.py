@@ -182,3 +182,26 @@ def test_eval_sub_commands_have_complete_help(capsys):
         main(["eval", "-h"])
     text = capsys.readouterr().out
     assert all(w in text for w in ("run", "compare", "history", "spelling", "agent"))
+
+
+def test_an_interrupted_catalog_ingest_is_completed_on_the_next_run(tmp_path, hash_embedder):
+    from assistant.app import Assistant
+    from assistant.types import Product
+    from eval.harness import INGESTED, catalog_settings, fill_store
+
+    products = [Product(id=f"p{i}", title=f"wireless mouse model {i}", brand="Logitech") for i in range(3)]
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text("".join(p.model_dump_json() + "\n" for p in products), encoding="utf-8")
+    settings = catalog_settings(Settings(data_dir=tmp_path / "d", correct_spelling=False), catalog)
+
+    def assistant() -> Assistant:
+        app = Assistant(settings)
+        app.embedder = hash_embedder
+        return app
+
+    assistant().store.upsert(products[:1])  # what an ingest stopped after its first batch leaves
+    info = fill_store(assistant(), catalog, progress=False)
+    assert info["catalog_products"] == 3 and "ingest_s" in info
+    assert json.loads((settings.catalog_dir / INGESTED).read_text(encoding="utf-8"))["products"] == 3
+    again = fill_store(assistant(), catalog, progress=False)
+    assert again["catalog_products"] == 3 and "ingest_s" not in again  # a finished store is used as it is

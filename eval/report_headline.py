@@ -109,7 +109,21 @@ def build_headline(run: RunRecord, baseline: RunRecord | None = None) -> Headlin
                                   base.label if base is not None else None))
     if names:
         view.verdict = verdict(run, names[0], view.directions[names[0]])
+    if baseline is None and view.verdict is not None and view.verdict.runner_up is not None:
+        _against_best(view)
     return view
+
+
+def _against_best(view: Headline) -> None:
+    """Without a baseline run, each other cell's change is shown against the best cell (paired over cases)."""
+    best = view.verdict.best
+    for row in view.rows:
+        if row.cell is best or row.cell.error or not row.cell.cases or not best.cases:
+            continue
+        for name, metric in row.metrics.items():
+            old = best.metrics.get(name)
+            metric.baseline = old if is_number(old) else None
+            metric.change = compare_cases(name, best.cases, row.cell.cases)
 
 
 def signed(value: float) -> str:
@@ -151,7 +165,7 @@ def verdict_text(view: Headline) -> str:
                  f"{verdict_word}; {interval_text(v.change)}.")
     row = next((r for r in view.rows if r.cell is v.best), None)
     change = row.metrics[v.metric].change if row else None
-    if view.baseline is not None and change is not None:
+    if view.baseline is not None and change is not None and row is not None:
         text += (f" Against the baseline run ({view.baseline.run_id or 'baseline'}): "
                  f"{signed(change.delta)}, {judgement(change, direction)}.")
     return text
@@ -162,11 +176,11 @@ def _change_html(metric: MetricView, direction: str | None) -> str:
     if change is None:
         if metric.baseline is None:
             return ""
-        return f'<div class="vs">base {escape(format_value(metric.baseline))}</div>'
+        return f'<div class="vs">vs {escape(format_value(metric.baseline))}</div>'
     word = judgement(change, direction)
     css = {"better": "up", "worse": "down"}.get(word, "same")
     mark = {"better": "▲", "worse": "▼"}.get(word, "≈")
-    tip = escape(f"baseline {format_value(change.a)} → {format_value(change.b)}; {interval_text(change)}")
+    tip = escape(f"{format_value(change.a)} → {format_value(change.b)}; {interval_text(change)}")
     return (f'<div class="vs {css}" title="{tip}">{mark} {escape(signed(change.delta))} '
             f'<span class="ci">[{escape(signed(change.low))}, {escape(signed(change.high))}]</span></div>')
 
@@ -195,7 +209,9 @@ def headline_html(view: Headline) -> str:
     note = ("▲ better / ▼ worse than the baseline beyond the noise, ≈ within it; [interval] of the change "
             f"({LEVEL:.0%}, bootstrap over cases); ✓ / ✗ the threshold below the value.")
     if view.baseline is None:
-        note = "No baseline run: pass --baseline RUN_DIR, or run the suite again. ✓ / ✗ the threshold."
+        note = ("No baseline run (pass --baseline RUN_DIR, or run the suite again): each cell against the best "
+                f"cell — ▲ better / ▼ worse beyond the noise, ≈ within it; [interval] ({LEVEL:.0%}, paired "
+                "bootstrap over cases); ✓ / ✗ the threshold below the value.")
     return (f'<p id="verdict">{escape(verdict_text(view))}</p>'
             f'<table id="headline"><thead><tr><th>cell</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
             f'</table><p class="muted">{escape(note)}</p>')

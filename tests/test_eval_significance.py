@@ -124,3 +124,16 @@ def test_a_near_tie_is_reported_as_within_noise():
     b[1] = True
     text = verdict_text(build_headline(parse_run(run(_cells(a, b)))))
     assert "+0.025 over default" in text and "not significant (within noise)" in text
+
+
+def test_without_a_baseline_each_cell_is_shown_against_the_best():
+    worse, better = [i % 2 == 0 for i in range(80)], [i % 2 == 0 or i % 3 == 0 for i in range(80)]
+    view = build_headline(parse_run(run(_cells(worse, better))))
+    default, terse = view.rows
+    change = default.metrics["pass_rate"].change
+    assert terse.metrics["pass_rate"].change is None and change.paired and change.significant
+    assert change.delta == pytest.approx(0.5 - 0.6625) and default.metrics["pass_rate"].baseline == 0.6625
+    from eval.report_headline import headline_html
+
+    page = headline_html(view)
+    assert "each cell against the best cell" in page and '<div class="vs down"' in page

@@ -191,6 +191,9 @@ class ApiMetrics:
         self.fast_rejected = r.add(Counter("shopquery_fast_slot_rejections_total",
                                            "fast-path requests refused because the wait queue was full or the "
                                            "wait ran out"))
+        self.answers = r.add(Counter("shopquery_openai_answers_total", "OpenAI-compatible answers written without "
+                                     "the assistant's turn, by kind (tool_calls, tool_results, structured)",
+                                     ("kind",)))
         self.component_up = r.add(Gauge("shopquery_component_ok", "1 when a component (catalog, history, "
                                         "model) was ok at the last readiness check, else 0", ("component",)))
 
@@ -210,6 +213,10 @@ class ApiMetrics:
             if step.kind == "model":
                 self.model_calls.inc(name=step.name)
                 self.model_seconds.observe(step.ms / 1000.0, name=step.name)
+
+    def observe_answer(self, kind: str, answer: Any) -> None:
+        """Count one answer written without the assistant's turn."""
+        self.answers.inc(kind=kind)
 
     def render(self) -> str:
         """All API metrics in the text format."""

@@ -75,12 +75,20 @@ def sse_events(text: str) -> list[tuple[str | None, str]]:
     return events
 
 
-def assert_clean_error(response, status: int, kind: str | None = None) -> dict:
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                      409: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+                      429: "rate_limit_error", 500: "server_error", 503: "server_error"}
+
+
+def assert_clean_error(response, status: int, code: str | None = None) -> dict:
+    """The OpenAI error shape: message, type (the class of error), param, code (a string reason)."""
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == status and body["error"]["message"]
-    if kind:
-        assert body["error"]["type"] == kind
+    assert set(body) == {"error"} and body["error"]["message"]
+    assert {"message", "type", "param", "code"} <= set(body["error"])
+    assert isinstance(body["error"]["code"], str) and body["error"]["type"] == OPENAI_ERROR_TYPES[status]
+    if code:
+        assert body["error"]["code"] == code
     assert "Traceback" not in response.text and 'File "' not in response.text
     return body["error"]
 
@@ -162,9 +170,9 @@ def test_a_failing_turn_ends_the_stream_with_an_error_event(build):
         oai = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "stream": True})
         plain = c.post("/v1/chat", json={"message": "蓝色T恤"})
     event, data = sse_events(chat.text)[-1]
-    assert event == "error" and json.loads(data)["error"]["type"] == "internal_error"
+    assert event == "error" and json.loads(data)["error"]["code"] == "internal_error"
     frames = sse_events(oai.text)
-    assert frames[-1] == (None, "[DONE]") and json.loads(frames[-2][1])["error"]["code"] == 500
+    assert frames[-1] == (None, "[DONE]") and json.loads(frames[-2][1])["error"]["type"] == "server_error"
     assert_clean_error(plain, 500, "internal_error")
     for r in (chat, oai, plain):
         assert "secret internal detail" not in r.text and "Traceback" not in r.text

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(default=None, description="Chroma server URL; overrides chroma_path")
     collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
+    catalog_to_simplified: bool = Field(default=True, description="store traditional Chinese catalog text as "
+                                        "simplified at ingest (the original title is kept as title_original)")
+
     # history
     history_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in DATA_DIR)")
 

@@ -49,6 +49,7 @@ from assistant.api_security import (
 from assistant.api_turns import TokenBridge, classify_error, error_payload, start_turn
 from assistant.app import Assistant
 from assistant.errors import ShopqueryError
+from assistant.logs import RequestIds, configure_logging
 from assistant.metrics import CONTENT_TYPE, ApiMetrics
 from assistant.settings import Settings
 from assistant.types import QueryAnalysis
@@ -278,6 +279,7 @@ def create_app(target: Assistant | Settings, *, warm_up: bool = False) -> FastAP
                            allow_methods=["GET", "POST"], expose_headers=["X-Session-Id", "Retry-After"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Session-Id"])
     app.add_middleware(RequestMetrics, api_app=app, metrics=api.metrics)
+    app.add_middleware(RequestIds)
     return app
 
 
@@ -288,7 +290,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     host = host or settings.api_host
     port = port or settings.api_port
     open_to_network = check_bind(host, settings.api_keys, settings.api_allow_public_without_keys)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, settings.log_format)
     app = create_app(Assistant(settings), warm_up=True)
     keys = f"{len(settings.api_keys)} API key(s) required" if settings.api_keys else \
         "no API keys" + ("" if open_to_network else " (loopback only)")
@@ -297,4 +299,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     if open_to_network:
         log.warning("INSECURE: serving on %s without API keys (SHOPQUERY_API_ALLOW_PUBLIC_WITHOUT_KEYS=true); "
                     "anyone who can reach this address can use the API", host)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    # uvicorn's own loggers go through the root handler (JSON lines); the access line comes from RequestIds
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, log_config=None,
+                access_log=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
@@ -73,13 +74,16 @@ async def run_in_slot(api: Any, work: Callable[[], Any], session_id: str) -> tup
         raise ApiError(409, "conflict", "a turn of this session is still running; send the next message after it")
     started = time.perf_counter()
     api.active.add(session_id)
+    context = contextvars.copy_context()  # the worker thread logs with this request's id
     try:
-        future = await api.slots.start(work, on_done=lambda: api.active.discard(session_id))
+        future = await api.slots.start(lambda: context.run(work), on_done=lambda: api.active.discard(session_id))
     except SlotsBusy:
         api.active.discard(session_id)
         api.metrics.rejected.inc()
         raise
-    return future, (time.perf_counter() - started) * 1000
+    waited = time.perf_counter() - started
+    api.metrics.queue_wait.observe(waited)
+    return future, waited * 1000
 
 
 def agent_turn(api: Any, text: str, session_id: str, user_id: str | None, surface: str,

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
                                                                            "served at once")
     api_fast_queue: int = Field(default=64, ge=0, le=100_000, description="fast-path requests allowed to wait; "
                                                                           "more get 503 at once")
+    log_format: Literal["json", "text"] = Field(default="json", description="`shopquery serve` logs: one JSON "
+                                                "object per line with the request id, or plain text")
     api_allow_public_without_keys: bool = Field(default=False, description="serve on a non-loopback address "
                                                 "without API keys (insecure; for a trusted network only)")
 

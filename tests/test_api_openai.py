@@ -8,9 +8,9 @@ import json
 
 import pytest
 import test_api
-from conftest import ScriptedChatModel
+from conftest import ScriptedChatModel, UsageModel
 from fastapi.testclient import TestClient
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from test_api import assert_clean_error, sse_events
 
@@ -144,20 +144,6 @@ def test_tool_calls_stream_as_openai_chunks_with_usage(build):
     assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == "tool_calls"
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 70
     assert all(ch.usage is None for ch in chunks[:-1])
-
-
-class UsageModel(ScriptedChatModel):
-    """Streams like a real backend: text chunks, then one carrying the usage and the finish reason."""
-
-    def __init__(self, reply: str, finish: str = "stop"):
-        super().__init__([reply])
-        self.finish = finish
-
-    def stream(self, messages, **kwargs):
-        yield from super().stream(messages, **kwargs)
-        yield AIMessageChunk(content="", usage_metadata={"input_tokens": 120, "output_tokens": 9,
-                                                         "total_tokens": 129},
-                             response_metadata={"finish_reason": self.finish})
 
 
 @pytest.mark.parametrize("finish", ["stop", "length"])

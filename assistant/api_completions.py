@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant import api_openai as oai
 from assistant.api_models import ChatCompletionRequest, ChatResponse
+from assistant.api_security import ApiError
 from assistant.api_turns import TokenBridge, agent_turn, error_payload, run_in_slot
 from assistant.client_tools import ClientModel, ClientTool, ModelAnswer, Usage
+from assistant.errors import ModelOutputError
 from assistant.validation import clean_query
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -85,7 +87,11 @@ def work(api: Any, plan: Plan, session_id: str, user: str | None, bridge: TokenB
             return _counted(api, Outcome(answer=answer), "tool_calls")
         before, notes = answer.usage, answer.notes
     if plan.schema is not None:
-        answer = client.structured(plan.messages, plan.schema, plan.cap)
+        try:
+            answer = client.structured(plan.messages, plan.schema, plan.cap)
+        except ModelOutputError as exc:  # the schema may be too hard or unsatisfiable: never a non-matching answer
+            raise ApiError(422, "schema_not_met", f"no answer matching the response_format schema: {exc}",
+                           param="response_format") from None
         answer.usage.add_counts(before.prompt_tokens, before.completion_tokens)
         return _counted(api, Outcome(answer=answer), "structured")
     on_token = bridge.put if bridge is not None else None

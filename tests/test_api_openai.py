@@ -176,6 +176,14 @@ def test_response_format_json_schema_is_honoured(build):
     assert system[0] == "system" and system[1].startswith("Extract the filters.") and '"max_price"' in system[1]
 
 
+def test_no_json_matching_the_schema_is_a_422_never_a_wrong_answer(build):
+    c, model = _client(build, *["Sure! Blue, under 50."] * 3)
+    with c:
+        r = _ask(c, ORDER, response_format={"type": "json_object"})
+    error = assert_clean_error(r, 422, "schema_not_met")
+    assert error["param"] == "response_format" and "3 attempts" in error["message"] and not model.replies
+
+
 @pytest.mark.parametrize("extra, param, needle", [
     ({"response_format": {"type": "xml"}}, "response_format", "not supported"),
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "thing"}}}},

@@ -651,7 +651,7 @@ def test_the_openai_client_talks_to_the_live_server(live_server):
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     final = chunks[-1].model_extra["shopquery"]
-    assert text.strip() and chunks[-1].choices[0].finish_reason == "stop"
+    assert text.strip() and chunks[-1].choices[0].finish_reason in ("stop", "length")  # 40-token replies
     assert final["refinements"] == ["cheaper"] and final["filters"]["price_max"] < 30
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="w" * 24, max_retries=0).chat.completions.create(

@@ -83,6 +83,38 @@ class ModelAnswer:
     notes: list[str] = field(default_factory=list)
 
 
+def facts_of(result: str) -> list[str]:
+    """A tool result as short "name: value" lines (a JSON object's members; any other result as it is)."""
+    try:
+        value = json.loads(result)
+    except ValueError:
+        return [result.strip()]
+    if not isinstance(value, dict):
+        return [result.strip()]
+    return [f"{k}: {v if isinstance(v, str | int | float | bool) or v is None else json.dumps(v, ensure_ascii=False)}"
+            for k, v in value.items()]
+
+
+def result_values(result: str) -> list[str]:
+    """The values a reply that uses this result would repeat: a JSON object's text and number values, else the
+    result's numbers and longer words."""
+    try:
+        value = json.loads(result)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        found = [str(v) for v in value.values() if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    else:
+        found = re.findall(r"\d+(?:[.-]\d+)*|[^\W\d_]{4,}", result)
+    return [v for v in found if len(v.strip()) >= 2]
+
+
+def uses_results(text: str, results: list[dict[str, Any]]) -> bool:
+    """True when the reply repeats at least one value of the results (or the results hold none to repeat)."""
+    values = [v.lower() for r in results for v in result_values(r["result"])]
+    return not values or any(v in text.lower() for v in values)
+
+
 def ungrounded(arguments: Any, text: str) -> str | None:
     """A number of three or more digits in the arguments that the conversation never mentions (an invented order
     number), else None."""
@@ -175,10 +207,11 @@ class ClientModel:
         raise ModelOutputError(f"the model gave no valid arguments for {tool.name}: {error}")
 
     # ------------------------------------------------------------------ tool results
-    def reply_from_results(self, message: str, results: list[dict[str, str]],
+    def reply_from_results(self, message: str, results: list[dict[str, Any]],
                            max_tokens: int | None = None) -> ModelAnswer:
         """The reply to `message` from what the client's tools returned; templated when the model fails."""
         lang = language_of(message or " ".join(r["result"] for r in results))
+        results = [{**r, "facts": facts_of(r["result"])} for r in results]
         answer = ModelAnswer()
         templated = self.prompts.render(FAMILY, "result_templated", lang, results=results)
         messages = [("system", self.prompts.render("system", "persona", lang, store_name="shopquery")),
@@ -190,6 +223,8 @@ class ClientModel:
             text = message_text(reply).strip()
             context = message + " " + " ".join(f"{r['arguments']} {r['result']}" for r in results)
             problem = reply_problem(text, lang, [], context=context, system=messages[0][1])
+            if problem is None and not uses_results(text, results):
+                problem = "the model's reply does not say what the tools returned"
         except Exception as exc:  # noqa: BLE001 - model down or broken: the templated reply says the results
             problem, reply, text = f"the model is unavailable ({short(exc)})", None, ""
         if problem is not None:

@@ -120,7 +120,7 @@ def test_the_tool_result_is_answered_from_not_the_last_user_turn_again(build):
     assert completion.choices[0].message.content == "Your order 12345 has shipped and should arrive on 2026-12-09."
     assert completion.choices[0].finish_reason == "stop" and completion.usage.total_tokens == 106
     prompt = model.calls[0]["messages"][1][1]
-    assert result in prompt and "lookup_order" in prompt and "where is my order 12345?" in prompt
+    assert "status: shipped\neta: 2026-12-09" in prompt and "where is my order 12345?" in prompt
     assert "tools" not in model.calls[0] and body.get("shopquery") is None
 
 
@@ -128,7 +128,14 @@ def test_a_failed_reply_from_a_tool_result_says_the_result(build):
     c, _ = _client(build, '{"name": "lookup_order", "arguments": {}}')  # markup instead of prose
     with c:
         body = _ask(c, _after_the_call('{"status": "shipped"}')).json()
-    assert body["choices"][0]["message"]["content"] == 'lookup_order: {"status": "shipped"}'
+    assert body["choices"][0]["message"]["content"] == "lookup_order returned: status: shipped"
+
+
+def test_a_reply_that_ignores_the_tool_result_is_replaced(build):
+    c, _ = _client(build, "The tools returned: lookup_order.")  # what the 0.5B model once wrote
+    with c:
+        body = _ask(c, _after_the_call('{"status": "shipped", "eta": "2026-12-09"}')).json()
+    assert body["choices"][0]["message"]["content"] == "lookup_order returned: status: shipped; eta: 2026-12-09"
 
 
 def test_tool_calls_stream_as_openai_chunks_with_usage(build):

@@ -11,62 +11,33 @@ import json
 import sys
 from pathlib import Path
 
+from assistant.cli_help import (  # noqa: F401 - the exit codes are part of this module's API
+    EXIT_CODES,
+    EXIT_FAILED_CHECK,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    HelpFormatter,
+    settings_epilog,
+    version,
+)
 from assistant.errors import ConfigError, InputError, ShopqueryError
-
-EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_CODES = ("exit codes: 0 ok; 1 a check failed (nothing loaded, a regression found); 2 usage (bad option, "
-              "input or setting); 3 runtime error (a store, database or model that cannot be used); 130 interrupted")
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Help with every option's default, and the epilog as written."""
-
-
-def version() -> str:
-    """The installed shopquery version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("shopquery")
-    except PackageNotFoundError:
-        return "0.1.0"
-
-
-def settings_epilog() -> str:
-    """Every SHOPQUERY_* setting with its default and meaning, from the Settings model itself."""
-    from pydantic import SecretStr
-
-    from assistant.settings import ENV_PREFIX, Settings
-
-    lines = [f"settings (environment variables, or a TOML/YAML/JSON file named by {ENV_PREFIX}CONFIG):"]
-    for name, field in Settings.model_fields.items():
-        if field.default_factory is list:
-            default = "none"
-        elif field.default_factory is not None:
-            default = "computed"
-        elif isinstance(field.default, SecretStr):
-            default = "secret"
-        else:
-            default = "-" if field.default is None else str(field.default)
-        meaning = field.description or name.replace("_", " ")
-        lines.append(f"  {ENV_PREFIX}{name.upper()}  [{default}]  {meaning}")
-    return "\n".join([*lines, "", EXIT_CODES])
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shopquery", description="Query assistant for e-commerce search.",
-                                     epilog=settings_epilog(), formatter_class=_Formatter)
+                                     epilog=settings_epilog(), formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"shopquery {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="load a catalog file (JSONL/CSV/TSV/XLSX) into the store",
-                       formatter_class=_Formatter, epilog=EXIT_CODES)
+                       formatter_class=HelpFormatter, epilog=EXIT_CODES)
     p.add_argument("file", type=Path, help="the catalog: JSONL, CSV or TSV in any common encoding, or .xlsx")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--show-errors", type=int, default=50, metavar="N", help="print at most N bad rows")
 
-    p = sub.add_parser("analyze", help="the fast path: search one query, with timings", formatter_class=_Formatter)
+    p = sub.add_parser("analyze", help="the fast path: search one query, with timings", formatter_class=HelpFormatter)
     p.add_argument("query", help="the shopper's query, Chinese or English")
     p.add_argument("--user", default=None, help="the shopper id (re-ranks by their history)")
     p.add_argument("-k", type=int, default=10, help="how many products to show")
@@ -75,22 +46,22 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in (("chat", "chat in the terminal"),
                        ("demo", "load the demo catalog if needed, then chat in the terminal")):
-        p = sub.add_parser(name, help=text, formatter_class=_Formatter)
+        p = sub.add_parser(name, help=text, formatter_class=HelpFormatter)
         p.add_argument("--max-tokens", type=int, default=200, help="the longest model reply, in tokens")
         p.add_argument("--user", default=None, help="shop as this user (demo users: see `history show`)")
         p.add_argument("--no-trace", action="store_true", help="do not print tool calls after each reply")
 
     p = sub.add_parser("add-term", help="teach the spell corrector terms (brands, product names)",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("terms", nargs="+", help="the terms, e.g. a brand the corrector must know")
     p.add_argument("--protected", action="store_true", help="never change these terms")
     p = sub.add_parser("rebuild-spelling", help="rebuild the spelling dictionaries from the catalog and query logs",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--query-log", type=Path, action="append", default=[], metavar="FILE",
                    help="id<TAB>query lines, one query per line, or JSONL with \"query\"; repeatable")
 
     p = sub.add_parser("train-intent", help="fine-tune the intent classifier on the bundled zh+en data",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None, help="folder with intent_train.jsonl and intent_dev.jsonl")
     p.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: DATA_DIR/intent)")
     p.add_argument("--epochs", type=int, default=3, help="passes over the training data")
@@ -99,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("eval", help="run an eval suite on a JSONL dataset (`eval run|compare -h`: suite files, "
-                                    "prompt variants x models, run comparison)", formatter_class=_Formatter)
+                                    "prompt variants x models, run comparison)", formatter_class=HelpFormatter)
     p.add_argument("suite", help="spelling, attributes, intent, retrieval, expansion or agent")
     p.add_argument("--data", type=Path, required=True, help="the dataset (JSONL; formats in eval/data/README.md)")
     p.add_argument("--catalog", type=Path, default=None, help="ingest this catalog into a separate store first")
@@ -117,26 +88,26 @@ def _parser() -> argparse.ArgumentParser:
 def _add_history_parser(sub) -> None:
     """`shopquery history record|show|seed-demo`."""
     p = sub.add_parser("history", help="record and inspect shopper history (events, profile, demo shoppers)",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     hist = p.add_subparsers(dest="history_command", required=True)
-    r = hist.add_parser("record", help="record one event", formatter_class=_Formatter)
+    r = hist.add_parser("record", help="record one event", formatter_class=HelpFormatter)
     r.add_argument("--user", required=True, help="the shopper id")
     r.add_argument("--type", required=True, choices=["search", "view", "click", "add_to_cart", "purchase"],
                    help="what the shopper did")
     r.add_argument("--product", default=None, help="product id (every type but search)")
     r.add_argument("--query", default=None, help="the query typed (search)")
-    s = hist.add_parser("show", help="a shopper's profile and latest events", formatter_class=_Formatter)
+    s = hist.add_parser("show", help="a shopper's profile and latest events", formatter_class=HelpFormatter)
     s.add_argument("user", help="the shopper id")
     s.add_argument("-n", type=int, default=10, help="how many latest events to list")
     s.add_argument("--json", action="store_true", help="print the profile and events as JSON")
     hist.add_parser("seed-demo", help="give the demo shoppers their synthetic histories (re-seeding resets them)",
-                    formatter_class=_Formatter)
+                    formatter_class=HelpFormatter)
 
 
 def _add_serve_parser(sub) -> None:
     """`shopquery serve`: the HTTP API."""
     p = sub.add_parser("serve", help="serve the HTTP API (analyze, chat, OpenAI-compatible chat, events)",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--host", default=None, help="address to bind (default: SHOPQUERY_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: SHOPQUERY_API_PORT, 8080)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
@@ -146,7 +117,7 @@ def _add_serve_parser(sub) -> None:
 def _add_ui_parser(sub) -> None:
     """`shopquery ui`: the Gradio chat widget."""
     p = sub.add_parser("ui", help="the chat widget in the browser (Gradio), on 127.0.0.1 by default",
-                       formatter_class=_Formatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--user", default=None, help="start as this shopper (demo users are listed in the page)")

@@ -74,9 +74,10 @@ class Agent:
 
     def respond(self, message: str | bytes, session_id: str | None = None, user_id: str | None = None,
                 on_token: Callable[[str], None] | None = None, *,
-                correct_spelling: bool | None = None) -> AgentTurn:
+                correct_spelling: bool | None = None, max_tokens: int | None = None) -> AgentTurn:
         """Answer one message in a session (a new session when no id is given); InputError for unusable input.
-        `correct_spelling=False` searches the words as typed ("search instead for …")."""
+        `correct_spelling=False` searches the words as typed ("search instead for …"); `max_tokens` caps the
+        model's reply."""
         text = clean_query(message, self.assistant.settings.max_query_chars)
         sessions = self.assistant.sessions
         session_id = session_id or uuid.uuid4().hex
@@ -86,6 +87,7 @@ class Agent:
         state.lang = language_of(text) if any(ch.isalpha() for ch in text) else state.lang
         turn = Turn(text, state, on_token)
         turn.correct = self.assistant.settings.correct_spelling if correct_spelling is None else correct_spelling
+        turn.max_tokens = max_tokens
         result = self._run(turn)
         state.remember("user", text)
         state.remember("assistant", result.reply)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -91,7 +92,7 @@ class ModelCalls:
             ]
             with turn.step("model", "search_catalog", {"attempt": attempt + 1}, source="model") as record:
                 try:
-                    calls = search_calls(self.assistant.chat_model, tool, messages)
+                    calls = search_calls(self.assistant.chat_model, tool, messages, on_reply=record.add_usage)
                 except Exception as exc:  # noqa: BLE001 - the model is optional here: the rules' search stands
                     record.error = short(exc)
                     turn.notes.append(f"model tool call failed ({record.error}); using the rules' reading")
@@ -125,7 +126,7 @@ class ModelCalls:
         text, problem = "", None
         with turn.step("model", f"reply:{family}") as record:
             try:
-                problem = self._stream(turn, messages, parts)
+                problem = self._stream(turn, messages, parts, record)
                 text = "".join(parts).strip()
                 said = {k: v for k, v in variables.items() if k not in ("products", "product")}
                 context = f"{turn.message} {json.dumps(said, ensure_ascii=False, default=str)}"
@@ -143,13 +144,17 @@ class ModelCalls:
         turn.emit(templated)
         return Reply(text=templated, fallback=problem, replaced=bool(parts))
 
-    def _stream(self, turn: Turn, messages: list[tuple[str, str]], parts: list[str]) -> str | None:
-        """Stream the model's reply to the shopper, collecting it in `parts`; the deadline problem, if any."""
+    def _stream(self, turn: Turn, messages: list[tuple[str, str]], parts: list[str],
+                record: TraceStep) -> str | None:
+        """Stream the model's reply to the shopper, collecting it in `parts` (and the call's token usage in
+        `record`); the deadline problem, if any."""
         model = self.assistant.chat_model
         deadline = time.perf_counter() + self.timeout_s
         problem = None
-        for chunk in model.stream(messages, max_tokens=self.reply_tokens, temperature=REPLY_TEMPERATURE,
+        limit = min(self.reply_tokens, turn.max_tokens) if turn.max_tokens else self.reply_tokens
+        for chunk in model.stream(messages, max_tokens=limit, temperature=REPLY_TEMPERATURE,
                                   timeout=self.timeout_s):
+            record.add_usage(chunk)
             piece = chunk.content if isinstance(chunk.content, str) else ""
             if piece:
                 parts.append(piece)
@@ -183,17 +188,22 @@ _HEAD_SAMPLES = [
 ]
 
 
-def search_calls(model: Any, tool: dict[str, Any], messages: list[Any]) -> list[dict[str, Any]]:
+def search_calls(model: Any, tool: dict[str, Any], messages: list[Any],
+                 on_reply: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
     """The model's search_catalog call(s): a named tool call where the model binds tools (native on an
-    OpenAI-compatible server, grammar-constrained in llama.cpp), else JSON constrained to the arguments' schema."""
+    OpenAI-compatible server, grammar-constrained in llama.cpp), else JSON constrained to the arguments' schema.
+    `on_reply` sees the model's reply (its token usage)."""
     try:
         bound = model.bind_tools([tool], tool_choice="search_catalog")
     except NotImplementedError:
         from assistant.llm import generate_json
 
-        args = generate_json(model, messages, SearchCatalogInput, retries=0, max_tokens=TOOL_CALL_TOKENS)
+        args = generate_json(model, messages, SearchCatalogInput, retries=0, max_tokens=TOOL_CALL_TOKENS,
+                             on_reply=on_reply)
         return [{"name": "search_catalog", "args": args}]
     reply = bound.invoke(messages, max_tokens=TOOL_CALL_TOKENS, temperature=0.0)
+    if on_reply is not None:
+        on_reply(reply)
     return list(getattr(reply, "tool_calls", None) or [])
 
 

@@ -25,6 +25,20 @@ class TraceStep(BaseModel):
     result: str | None = Field(default=None, description="a short summary of what came back")
     error: str | None = None
     ms: float = 0.0
+    tokens: dict[str, int] | None = Field(default=None, description="a model call's prompt and completion tokens")
+    finish_reason: str | None = Field(default=None, description="why a model call stopped (stop, length, …)")
+
+    def add_usage(self, message: Any) -> None:
+        """Add the token usage and finish reason a model reply (or the last chunk of a stream) reports."""
+        usage = getattr(message, "usage_metadata", None) or {}
+        if usage:
+            tokens = self.tokens or {"prompt": 0, "completion": 0}
+            tokens["prompt"] += int(usage.get("input_tokens") or 0)
+            tokens["completion"] += int(usage.get("output_tokens") or 0)
+            self.tokens = tokens
+        finish = (getattr(message, "response_metadata", None) or {}).get("finish_reason")
+        if finish:
+            self.finish_reason = finish
 
 
 class ProductCard(BaseModel):
@@ -100,6 +114,7 @@ class Turn:
         self.notes: list[str] = []
         self.first_token_ms: float | None = None
         self.correct = True
+        self.max_tokens: int | None = None  # a caller's cap on the reply's length, in tokens
         self.lookups: dict[str, Any] = {}  # values read once per turn (the shopper's history profile)
 
     @contextmanager

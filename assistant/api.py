@@ -5,12 +5,9 @@ answer comes from the assistant's own API; this module only translates, guards a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -23,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import api_openai as oai
+from assistant.api_completions import SSE_HEADERS, openai_turn
 from assistant.api_models import (
     MAX_EVENTS,
     AnalyzeRequest,
@@ -45,19 +43,19 @@ from assistant.api_security import (
     RateLimiter,
     SlotsBusy,
     check_bind,
+    error_body,
     retry_after,
 )
+from assistant.api_turns import TokenBridge, classify_error, error_payload, start_turn
 from assistant.app import Assistant
-from assistant.errors import CatalogError, InputError, ModelUnavailable, ShopqueryError
+from assistant.errors import ShopqueryError
+from assistant.logs import RequestIds, configure_logging
 from assistant.metrics import CONTENT_TYPE, ApiMetrics
 from assistant.settings import Settings
 from assistant.types import QueryAnalysis
-from assistant.validation import clean_query
 from tools.history import Event
-from tools.history_db import HistoryUnavailable
 
 log = logging.getLogger("shopquery.api")
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
         (400, "unusable input"), (401, "missing or wrong API key"), (413, "body too large"),
@@ -88,26 +86,9 @@ class ApiState:
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
-def classify_error(exc: BaseException) -> tuple[int, str, str, dict[str, str]]:
-    """Status, type, message and headers for an exception; unexpected ones are logged, never shown."""
-    if isinstance(exc, ApiError):
-        return exc.status, exc.kind, exc.message, exc.headers
-    if isinstance(exc, InputError):
-        return 400, "invalid_request", str(exc), {}
-    if isinstance(exc, HistoryUnavailable):
-        return 503, "unavailable", str(exc), retry_after(exc.retry_after_s)
-    if isinstance(exc, ModelUnavailable | CatalogError):
-        return 503, "unavailable", str(exc), retry_after(5.0)
-    if isinstance(exc, ShopqueryError):
-        return 500, "server_error", str(exc), {}
-    ref = uuid.uuid4().hex[:12]
-    log.error("internal error %s", ref, exc_info=exc)
-    return 500, "internal_error", f"internal error (reference {ref}; details are in the server log)", {}
-
-
-def _error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None,
-                    details: list[dict[str, Any]] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": kind, "message": message, "code": status}
+def _error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                    details: list[dict[str, Any]] | None = None, param: str | None = None) -> JSONResponse:
+    body = error_body(status, code, message, param)
     if details is not None:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -133,8 +114,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = validation_details(exc.errors())
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"{'.'.join(str(p) for p in first['loc'][1:]) or 'body'}: {first['msg']}"
-        return _error_response(422, "invalid_request", message, details=details)
+        param = ".".join(str(p) for p in first["loc"][1:]) or None
+        message = f"{param or 'body'}: {first['msg']}"
+        return _error_response(422, "invalid_request", message, details=details, param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -143,7 +125,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def known_error(request: Request, exc: Exception) -> JSONResponse:
         status, kind, message, headers = classify_error(exc)
-        return _error_response(status, kind, message, headers)
+        return _error_response(status, kind, message, headers, param=getattr(exc, "param", None))
 
     for kind in (ApiError, ShopqueryError, Exception):
         app.add_exception_handler(kind, known_error)
@@ -178,70 +160,8 @@ Guarded = [Depends(guard)]
 ApiDep = Annotated[ApiState, Depends(_state)]
 
 
-# --- chat turns ---------------------------------------------------------------------------------------------------
-class TokenBridge:
-    """Carries the tokens a worker thread streams to the event loop; ends when the turn's future is done."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self.texts: list[str] = []
-
-    def put(self, text: str) -> None:
-        """Called from the worker thread for every piece of the reply."""
-        self.texts.append(text)
-        with contextlib.suppress(RuntimeError):  # a server shutting down: the turn still finishes and is saved
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, text)
-
-    def end_with(self, future: asyncio.Future) -> None:
-        """Stop the token stream when `future` completes (after every token already sent)."""
-        future.add_done_callback(lambda _: self.queue.put_nowait(None))
-
-    async def tokens(self) -> AsyncIterator[str]:
-        """The tokens, in order."""
-        while (text := await self.queue.get()) is not None:
-            yield text
-
-
-async def start_turn(api: ApiState, message: str, session_id: str | None, user_id: str | None, surface: str,
-                     bridge: TokenBridge | None = None,
-                     after: Callable[[Any], None] | None = None) -> tuple[asyncio.Future, str, float]:
-    """Validate the message, take a model slot and start the agent's turn in a worker thread; returns its future,
-    the session id and the milliseconds spent waiting for the slot."""
-    text = clean_query(message, api.settings.max_query_chars)
-    session_id = session_id or uuid.uuid4().hex
-    if session_id in api.active:
-        raise ApiError(409, "conflict", "a turn of this session is still running; send the next message after it")
-    on_token = bridge.put if bridge is not None else None
-
-    def work() -> Any:
-        turn = api.assistant.agent.respond(text, session_id=session_id, user_id=user_id, on_token=on_token)
-        turn.notes.extend(api.assistant.degraded_notes())
-        api.after_turn(turn, surface)
-        if after is not None:
-            after(turn)
-        return turn
-
-    started = time.perf_counter()
-    api.active.add(session_id)
-    try:
-        future = await api.slots.start(work, on_done=lambda: api.active.discard(session_id))
-    except SlotsBusy:
-        api.active.discard(session_id)
-        api.metrics.rejected.inc()
-        raise
-    if bridge is not None:
-        bridge.end_with(future)
-    return future, session_id, (time.perf_counter() - started) * 1000
-
-
 def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
-
-
-def _error_payload(exc: BaseException) -> dict[str, Any]:
-    status, kind, message, _ = classify_error(exc)
-    return {"error": {"type": kind, "message": message, "code": status}}
 
 
 async def _chat_events(bridge: TokenBridge, future: asyncio.Future, queue_ms: float) -> AsyncIterator[bytes]:
@@ -250,24 +170,9 @@ async def _chat_events(bridge: TokenBridge, future: asyncio.Future, queue_ms: fl
     try:
         turn = await future
     except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
-        yield _sse("error", _error_payload(exc))
+        yield _sse("error", error_payload(exc))
         return
     yield _sse("turn", ChatResponse.of(turn, queue_ms).model_dump(mode="json"))
-
-
-async def _completion_chunks(bridge: TokenBridge, future: asyncio.Future, queue_ms: float) -> AsyncIterator[bytes]:
-    cid, created = oai.completion_id(), int(time.time())
-    yield oai.data_frame(oai.chunk(cid, created, {"role": "assistant", "content": ""}))
-    async for text in bridge.tokens():
-        yield oai.data_frame(oai.chunk(cid, created, {"content": text}))
-    try:
-        turn = await future
-    except Exception as exc:  # noqa: BLE001 - the openai client raises APIError on an error payload
-        yield oai.data_frame(_error_payload(exc))
-    else:
-        full = ChatResponse.of(turn, queue_ms).model_dump(mode="json")
-        yield oai.data_frame(oai.chunk(cid, created, {}, "stop", {"shopquery": full}))
-    yield oai.data_frame("[DONE]")
 
 
 # --- routes -------------------------------------------------------------------------------------------------------
@@ -327,7 +232,7 @@ def _add_v1_routes(app: FastAPI) -> None:
                                                        "stream=true, ending with `data: [DONE]`"}})
     async def chat_completions(body: ChatCompletionRequest, api: ApiDep,
                                x_session_id: Annotated[str | None, Header()] = None) -> Response:
-        return await _openai_turn(api, body, x_session_id)
+        return await openai_turn(api, body, x_session_id)
 
     @app.get("/v1/models", tags=["openai"], dependencies=Guarded, responses=ERRORS,
              summary="the model this server answers as")
@@ -344,28 +249,6 @@ def _add_v1_routes(app: FastAPI) -> None:
             ids = history.record_many_ids(body)
             return EventsRecorded(recorded=len(ids), ids=ids)
         return EventsRecorded(recorded=1, ids=[history.record(body)])
-
-
-async def _openai_turn(api: ApiState, body: ChatCompletionRequest, header_session: str | None) -> Response:
-    text, earlier = oai.split_turn(body)
-    session_id, derived = oai.session_of(body, header_session, earlier)
-    bridge = TokenBridge() if body.stream else None
-
-    def alias(turn: Any) -> None:
-        sent = "".join(bridge.texts) if bridge is not None else turn.reply
-        key = oai.next_key(earlier, text, sent, body.user)
-        if key is not None:
-            oai.alias_session(api.assistant.sessions, turn.session_id, key)
-
-    future, session_id, queue_ms = await start_turn(api, text, session_id, body.user, "openai", bridge,
-                                                    after=alias if derived else None)
-    headers = {"X-Session-Id": session_id}
-    if bridge is not None:
-        return StreamingResponse(_completion_chunks(bridge, future, queue_ms), media_type="text/event-stream",
-                                 headers=SSE_HEADERS | headers)
-    turn = await future
-    result = oai.completion(ChatResponse.of(turn, queue_ms), oai.completion_id())
-    return JSONResponse(result.model_dump(mode="json"), headers=headers)
 
 
 # --- the app ------------------------------------------------------------------------------------------------------
@@ -396,6 +279,7 @@ def create_app(target: Assistant | Settings, *, warm_up: bool = False) -> FastAP
                            allow_methods=["GET", "POST"], expose_headers=["X-Session-Id", "Retry-After"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Session-Id"])
     app.add_middleware(RequestMetrics, api_app=app, metrics=api.metrics)
+    app.add_middleware(RequestIds)
     return app
 
 
@@ -406,7 +290,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     host = host or settings.api_host
     port = port or settings.api_port
     open_to_network = check_bind(host, settings.api_keys, settings.api_allow_public_without_keys)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, settings.log_format)
     app = create_app(Assistant(settings), warm_up=True)
     keys = f"{len(settings.api_keys)} API key(s) required" if settings.api_keys else \
         "no API keys" + ("" if open_to_network else " (loopback only)")
@@ -415,4 +299,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     if open_to_network:
         log.warning("INSECURE: serving on %s without API keys (SHOPQUERY_API_ALLOW_PUBLIC_WITHOUT_KEYS=true); "
                     "anyone who can reach this address can use the API", host)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    # uvicorn's own loggers go through the root handler (JSON lines); the access line comes from RequestIds
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, log_config=None,
+                access_log=False)

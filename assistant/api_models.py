@@ -92,11 +92,14 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The error object (OpenAI-compatible shape)."""
+    """The error object, in the OpenAI shape: `type` is the class of error (invalid_request_error,
+    authentication_error, rate_limit_error, server_error, …), `code` the specific reason, `param` the request
+    field at fault (if one is)."""
 
-    type: str
     message: str
-    code: int
+    type: str
+    param: str | None = None
+    code: str
     details: list[ErrorDetail] | None = None
 
 
@@ -116,6 +119,25 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class FunctionCall(BaseModel):
+    """The function part of a tool call."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: str = Field(description="the arguments as a JSON text")
+
+
+class ToolCallItem(BaseModel):
+    """A tool call of an assistant message."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class OpenAIMessage(BaseModel):
     """A chat message as the OpenAI API sends it."""
 
@@ -124,6 +146,8 @@ class OpenAIMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallItem] | None = Field(default=None, description="an assistant message's tool calls")
+    tool_call_id: str | None = Field(default=None, description="a tool message: the call it answers")
 
     def text(self) -> str:
         """The message's text (text parts joined); ValueError for parts that are not text."""
@@ -136,16 +160,37 @@ class OpenAIMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    """OpenAI stream options (accepted; usage is not reported)."""
+    """OpenAI stream options: `include_usage` adds a last chunk with the usage and no choices."""
 
     model_config = ConfigDict(extra="allow")
 
     include_usage: bool | None = None
 
 
+class FunctionSpec(BaseModel):
+    """A client's function tool: name, description and a JSON schema of its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolSpec(BaseModel):
+    """A tool the client offers (only function tools exist)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
 class ChatCompletionRequest(BaseModel):
-    """An OpenAI chat completion request. Generation parameters (temperature, max_tokens, …) are accepted and
-    ignored: the assistant's settings decide them."""
+    """An OpenAI chat completion request. `tools`/`tool_choice`, `response_format`, `max_tokens` (or
+    `max_completion_tokens`) and `stream_options` are honoured; other generation parameters (temperature, top_p,
+    …) are accepted and ignored: the assistant's settings decide them."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -157,13 +202,23 @@ class ChatCompletionRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(default=None,
                                             description="`session_id` here continues a conversation")
     n: int | None = Field(default=None, ge=1, le=1, description="only one choice is produced")
+    tools: list[ToolSpec] | None = Field(default=None, max_length=128,
+                                         description="the client's function tools; a message for one of them is "
+                                                     "answered with a tool call")
+    tool_choice: str | dict[str, Any] | None = Field(default=None, description="none, auto (default with tools), "
+                                                     "required, or {type: function, function: {name}}")
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = Field(default=None, description="text, json_object or json_schema")
+    max_tokens: int | None = Field(default=None, ge=1, description="caps the model's reply")
+    max_completion_tokens: int | None = Field(default=None, ge=1, description="caps the model's reply")
 
 
 class CompletionMessage(BaseModel):
-    """The assistant's message."""
+    """The assistant's message: text, or calls of the client's tools."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class CompletionChoice(BaseModel):
@@ -171,7 +226,16 @@ class CompletionChoice(BaseModel):
 
     index: int = 0
     message: CompletionMessage
-    finish_reason: Literal["stop"] = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
+    logprobs: None = None
+
+
+class CompletionUsage(BaseModel):
+    """Tokens of the model calls the answer took (0 for a templated reply)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
 
 
 class ChatCompletion(BaseModel):
@@ -182,8 +246,10 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[CompletionChoice]
-    usage: dict[str, int] | None = None
-    shopquery: ChatResponse = Field(description="products, suggestions, trace, session id: the full turn")
+    usage: CompletionUsage
+    shopquery: ChatResponse | None = Field(default=None, description="products, suggestions, trace, session id: "
+                                           "the full turn (absent for a tool call, a reply from tool results and "
+                                           "structured output)")
 
 
 class ModelCard(BaseModel):

@@ -136,7 +136,7 @@ def readiness(api: Any) -> JSONResponse:
     catalog = catalog_status(api.assistant)
     components = {"catalog": catalog, "history": history_status(api.assistant), "model": model}
     for name, part in components.items():
-        api.metrics.component_up.set(1.0 if part["status"] in ("ok", "unknown") else 0.0, component=name)
+        api.metrics.component_up.labels(component=name).set(1.0 if part["status"] in ("ok", "unknown") else 0.0)
     body: dict[str, Any] = {"products": catalog.get("products", 0), "model": model, "components": components}
     if catalog["status"] == "unavailable":
         return JSONResponse({"status": "unavailable", "reason": f"catalog: {catalog['reason']}", **body},

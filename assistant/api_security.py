@@ -25,12 +25,24 @@ ASGIApp = Callable[..., Any]
 class ApiError(Exception):
     """An error the API answers with `{"error": {...}}` and this status."""
 
-    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None,
+                 param: str | None = None):
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.headers = headers or {}
+        self.param = param
+
+
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                429: "rate_limit_error"}
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """The error object in the OpenAI shape: message, type (the class of error), param, code (the reason)."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"message": message, "type": kind, "param": param, "code": code}
 
 
 def is_loopback(host: str) -> bool:
@@ -209,7 +221,7 @@ class ModelSlots(Bulkhead):
 
 def error_json(status: int, kind: str, message: str) -> bytes:
     """The JSON body of an error response."""
-    return json.dumps({"error": {"type": kind, "message": message, "code": status}}).encode("utf-8")
+    return json.dumps({"error": error_body(status, kind, message)}).encode("utf-8")
 
 
 async def send_error(send: Callable[..., Any], status: int, kind: str, message: str) -> None:

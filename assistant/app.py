@@ -135,7 +135,8 @@ class Assistant:
 
     def ingest(self, path: Path, progress: bool = True) -> IngestResult:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
-        result = ingest_file(self.store, Path(path), progress=progress)
+        result = ingest_file(self.store, Path(path), progress=progress,
+                             simplify=getattr(self.settings, "catalog_to_simplified", True))
         for derived in ("attribute_parser", "corrector", "expander"):
             self.__dict__.pop(derived, None)
         return result

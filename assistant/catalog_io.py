@@ -1,4 +1,6 @@
-"""Reading catalog files (JSONL, CSV, TSV) into validated products, reporting each bad row by line number."""
+"""Reading catalog files (JSONL, CSV, TSV in any common encoding; Excel .xlsx) into validated products, reporting
+each bad row by line number. Traditional Chinese text is turned into simplified at reading (tools/hanzi.py), so
+a catalog from Taiwan or Hong Kong is searchable with simplified queries."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from assistant.catalog_formats import check_header, detect_encoding, is_workbook, workbook_rows
 from assistant.errors import CatalogError
 from assistant.types import Product
+from tools.hanzi import to_simplified
 
 # Column names seen in real catalogs, mapped onto the product schema.
 ALIASES = {
@@ -26,6 +30,7 @@ ALIASES = {
     "name": "model_name",
 }
 CORE_FIELDS = {"id", "title", "brand", "category", "price", "currency", "color", "description", "attributes"}
+TEXT_FIELDS = ("title", "brand", "category", "color", "description")
 MAX_FIELD_CHARS = 20_000
 csv.field_size_limit(10_000_000)
 
@@ -44,62 +49,125 @@ class ReadReport:
 
     rows: int = 0
     errors: list[RowError] = field(default_factory=list)
+    encoding: str = "utf-8"
+    simplified: int = 0
 
 
-def detect_format(path: Path) -> str:
-    """Return 'jsonl', 'csv' or 'tsv' from the file name (or the first line when the suffix says nothing)."""
+def detect_format(path: Path, encoding: str = "utf-8") -> str:
+    """Return 'xlsx', 'jsonl', 'csv' or 'tsv' from the file name (or the first line when the suffix says
+    nothing)."""
+    if is_workbook(path):
+        return "xlsx"
     suffixes = [s.lower() for s in path.suffixes]
     for fmt in ("jsonl", "csv", "tsv"):
         if f".{fmt}" in suffixes or (fmt == "jsonl" and ".json" in suffixes):
             return fmt
-    with path.open("rb") as fh:
-        first = fh.readline(65536).lstrip()
-    if first.startswith(b"{"):
+    with path.open(encoding=encoding, errors="replace") as fh:
+        first = fh.readline(65536).lstrip().lstrip("\ufeff")
+    if first.startswith("{"):
         return "jsonl"
-    return "tsv" if b"\t" in first else "csv"
+    return "tsv" if "\t" in first else "csv"
 
 
-def read_catalog(path: Path, report: ReadReport) -> Iterator[Product]:
-    """Yield every valid product of a catalog file; bad rows go into `report.errors` with their line numbers."""
+def read_catalog(path: Path, report: ReadReport, simplify: bool = True) -> Iterator[Product]:
+    """Yield every valid product of a catalog file; bad rows go into `report.errors` with their line numbers.
+    The encoding found goes into `report.encoding`; with `simplify`, traditional Chinese text becomes simplified
+    (the rows changed are counted in `report.simplified`)."""
     if not path.is_file():
         raise CatalogError(f"catalog file not found: {path}")
-    fmt = detect_format(path)
-    rows = _jsonl_rows(path) if fmt == "jsonl" else _table_rows(path, "\t" if fmt == "tsv" else ",")
+    report.encoding = "xlsx" if is_workbook(path) else detect_encoding(path)
+    fmt = detect_format(path, report.encoding)
+    if fmt == "xlsx":
+        rows = workbook_rows(path)
+    elif fmt == "jsonl":
+        rows = _jsonl_rows(path, report.encoding)
+    else:
+        rows = _table_rows(path, "\t" if fmt == "tsv" else ",", report.encoding)
     for line, raw in rows:
         report.rows += 1
         if isinstance(raw, str):
             report.errors.append(RowError(line, raw))
             continue
         try:
-            yield row_to_product(raw)
+            product = row_to_product(raw)
         except (ValueError, ValidationError) as exc:
             report.errors.append(RowError(line, _reason(exc)))
+            continue
+        if simplify:
+            product, changed = simplified(product)
+            report.simplified += changed
+        yield product
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with path.open("rb") as fh:
-        for number, data in enumerate(fh, start=1):
-            if not data.strip():
-                continue
-            try:
-                obj = json.loads(data.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield number, "not valid UTF-8 text"
-                continue
-            except json.JSONDecodeError as exc:
-                yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
-                continue
-            except RecursionError:
-                yield number, "invalid JSON (nested too deeply)"
-                continue
-            except ValueError as exc:  # e.g. an integer literal with thousands of digits
-                yield number, f"invalid JSON ({str(exc)[:80]})"
-                continue
-            yield number, obj if isinstance(obj, dict) else "a row must be a JSON object"
+def simplified(product: Product) -> tuple[Product, bool]:
+    """The product with traditional Chinese in its text fields and text attributes turned into simplified (the
+    original title kept as the attribute `title_original`), and whether anything changed."""
+    update: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        value = getattr(product, name)
+        if isinstance(value, str) and (converted := to_simplified(value)) != value:
+            update[name] = converted
+    attributes = {k: to_simplified(v) if isinstance(v, str) else v for k, v in product.attributes.items()}
+    if attributes != product.attributes:
+        update["attributes"] = attributes
+    if not update:
+        return product, False
+    if "title" in update:
+        update["attributes"] = {**update.get("attributes", product.attributes), "title_original": product.title}
+    return product.model_copy(update=update), True
 
 
-def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+def _text_lines(path: Path, encoding: str) -> Iterator[tuple[int, bytes | str]]:
+    """(line number, line) of a text file: bytes for UTF-8 (decoded per line, so one bad line is one bad row),
+    decoded text for other encodings (undecodable bytes kept as surrogates)."""
+    if encoding == "utf-8":
+        with path.open("rb") as fh:
+            yield from enumerate(fh, start=1)
+        return
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            yield number, line.lstrip("\ufeff") if number == 1 else line
+
+
+def _jsonl_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for number, data in _text_lines(path, encoding):
+        if not data.strip():
+            continue
+        text = _decoded(data)
+        if text is None:
+            yield number, f"not valid {_label(encoding)} text"
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, f"invalid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        except RecursionError:
+            yield number, "invalid JSON (nested too deeply)"
+            continue
+        except ValueError as exc:  # e.g. an integer literal with thousands of digits
+            yield number, f"invalid JSON ({str(exc)[:80]})"
+            continue
+        yield number, obj if isinstance(obj, dict) else "a row must be a JSON object"
+
+
+def _decoded(data: bytes | str) -> str | None:
+    """A line as text; None when it holds bytes its encoding cannot decode."""
+    if isinstance(data, str):
+        return None if _has_bad_bytes(data) else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _label(encoding: str) -> str:
+    return "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+
+
+def _table_rows(path: Path, delimiter: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | str]]:
+    text_encoding = "utf-8" if encoding == "utf-8" else encoding
+    with path.open(encoding=text_encoding, errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
         try:
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
@@ -107,18 +175,14 @@ def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, Any
             return
         except csv.Error as exc:
             raise CatalogError(f"{path}: the header line cannot be read ({exc})") from None
-        if "id" not in header or "title" not in header:
-            raise CatalogError(f"{path}: the header must have 'id' and 'title' columns (found: {', '.join(header)})")
-        twice = sorted({h for h in header if h and header.count(h) > 1})
-        if twice:
-            raise CatalogError(f"{path}: the header names these columns more than once: {', '.join(twice)}")
+        check_header(path, header)
         for line, cells in _records(reader):
             if isinstance(cells, str):
                 yield line, cells
             elif not any(c.strip() for c in cells):
                 continue
             elif any(_has_bad_bytes(c) for c in cells):
-                yield line, "not valid UTF-8 text"
+                yield line, f"not valid {_label(encoding)} text"
             elif len(cells) != len(header):
                 yield line, f"expected {len(header)} columns, found {len(cells)}"
             else:
@@ -176,6 +240,8 @@ def _text_id(value: Any) -> Any:
         raise ValueError("'id' must be a string or an integer")
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float) and value.is_integer():  # a spreadsheet's number cell
+        return str(int(value))
     return value.strip() if isinstance(value, str) else value
 
 

@@ -1,4 +1,8 @@
-"""The `shopquery` command line: ingest, analyze, chat, demo, eval."""
+"""The `shopquery` command line: ingest, analyze, chat, demo, eval, serve, ui, history, training and spelling.
+
+Exit codes: 0 ok; 1 a check failed (nothing could be loaded, an eval comparison found a regression); 2 usage (a bad
+option, argument, input or setting); 3 runtime error (a store, database or model that cannot be used); 130
+interrupted."""
 
 from __future__ import annotations
 
@@ -7,44 +11,61 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.errors import ShopqueryError
+from assistant.cli_help import (  # noqa: F401 - the exit codes are part of this module's API
+    EXIT_CODES,
+    EXIT_FAILED_CHECK,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    HelpFormatter,
+    settings_epilog,
+    version,
+)
+from assistant.errors import ConfigError, InputError, ShopqueryError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shopquery", description="Query assistant for e-commerce search.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="shopquery", description="Query assistant for e-commerce search.",
+                                     epilog=settings_epilog(), formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"shopquery {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="load a catalog file (JSONL/CSV/TSV) into the store")
-    p.add_argument("file", type=Path)
+    p = sub.add_parser("ingest", help="load a catalog file (JSONL/CSV/TSV/XLSX) into the store",
+                       formatter_class=HelpFormatter, epilog=EXIT_CODES)
+    p.add_argument("file", type=Path, help="the catalog: JSONL, CSV or TSV in any common encoding, or .xlsx")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--show-errors", type=int, default=50, metavar="N", help="print at most N bad rows")
 
-    p = sub.add_parser("analyze", help="the fast path: search one query, with timings")
-    p.add_argument("query")
-    p.add_argument("--user", default=None)
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
+    p = sub.add_parser("analyze", help="the fast path: search one query, with timings", formatter_class=HelpFormatter)
+    p.add_argument("query", help="the shopper's query, Chinese or English")
+    p.add_argument("--user", default=None, help="the shopper id (re-ranks by their history)")
+    p.add_argument("-k", type=int, default=10, help="how many products to show")
+    p.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retrieval mode")
     p.add_argument("--json", action="store_true", help="print the QueryAnalysis as JSON")
 
     for name, text in (("chat", "chat in the terminal"),
                        ("demo", "load the demo catalog if needed, then chat in the terminal")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--max-tokens", type=int, default=200)
+        p = sub.add_parser(name, help=text, formatter_class=HelpFormatter)
+        p.add_argument("--max-tokens", type=int, default=200, help="the longest model reply, in tokens")
         p.add_argument("--user", default=None, help="shop as this user (demo users: see `history show`)")
         p.add_argument("--no-trace", action="store_true", help="do not print tool calls after each reply")
 
-    p = sub.add_parser("add-term", help="teach the spell corrector terms (brands, product names)")
-    p.add_argument("terms", nargs="+")
+    p = sub.add_parser("add-term", help="teach the spell corrector terms (brands, product names)",
+                       formatter_class=HelpFormatter)
+    p.add_argument("terms", nargs="+", help="the terms, e.g. a brand the corrector must know")
     p.add_argument("--protected", action="store_true", help="never change these terms")
-    p = sub.add_parser("rebuild-spelling", help="rebuild the spelling dictionaries from the catalog and query logs")
+    p = sub.add_parser("rebuild-spelling", help="rebuild the spelling dictionaries from the catalog and query logs",
+                       formatter_class=HelpFormatter)
     p.add_argument("--query-log", type=Path, action="append", default=[], metavar="FILE",
                    help="id<TAB>query lines, one query per line, or JSONL with \"query\"; repeatable")
 
-    p = sub.add_parser("train-intent", help="fine-tune the intent classifier on the bundled zh+en data")
+    p = sub.add_parser("train-intent", help="fine-tune the intent classifier on the bundled zh+en data",
+                       formatter_class=HelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None, help="folder with intent_train.jsonl and intent_dev.jsonl")
     p.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: DATA_DIR/intent)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--max-minutes", type=float, default=9.0)
+    p.add_argument("--epochs", type=int, default=3, help="passes over the training data")
+    p.add_argument("--max-minutes", type=float, default=9.0, help="stop training after this long")
     p.add_argument("--limit", type=int, default=None, help="train on at most N examples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -63,39 +84,46 @@ def _add_eval_parser(sub) -> None:
                                     "(history), or one suite kind on one dataset",
                        description="Eval harness: `eval run SUITE_OR_DIR`, `eval compare RUN_A RUN_B`, "
                                    "`eval history SUITE`, or `eval SUITE_KIND --data FILE`. "
-                                   "`shopquery eval COMMAND -h` shows each one's options.")
+                                   "`shopquery eval COMMAND -h` shows each one's options.",
+                       formatter_class=HelpFormatter)
     add_eval_subcommands(p)
 
 
 def _add_history_parser(sub) -> None:
     """`shopquery history record|show|seed-demo`."""
-    p = sub.add_parser("history", help="record and inspect shopper history (events, profile, demo shoppers)")
+    p = sub.add_parser("history", help="record and inspect shopper history (events, profile, demo shoppers)",
+                       formatter_class=HelpFormatter)
     hist = p.add_subparsers(dest="history_command", required=True)
-    r = hist.add_parser("record", help="record one event")
-    r.add_argument("--user", required=True)
-    r.add_argument("--type", required=True, choices=["search", "view", "click", "add_to_cart", "purchase"])
+    r = hist.add_parser("record", help="record one event", formatter_class=HelpFormatter)
+    r.add_argument("--user", required=True, help="the shopper id")
+    r.add_argument("--type", required=True, choices=["search", "view", "click", "add_to_cart", "purchase"],
+                   help="what the shopper did")
     r.add_argument("--product", default=None, help="product id (every type but search)")
     r.add_argument("--query", default=None, help="the query typed (search)")
-    s = hist.add_parser("show", help="a shopper's profile and latest events")
-    s.add_argument("user")
+    s = hist.add_parser("show", help="a shopper's profile and latest events", formatter_class=HelpFormatter)
+    s.add_argument("user", help="the shopper id")
     s.add_argument("-n", type=int, default=10, help="how many latest events to list")
     s.add_argument("--json", action="store_true", help="print the profile and events as JSON")
-    hist.add_parser("seed-demo", help="give the demo shoppers their synthetic histories (re-seeding resets them)")
+    hist.add_parser("seed-demo", help="give the demo shoppers their synthetic histories (re-seeding resets them)",
+                    formatter_class=HelpFormatter)
 
 
 def _add_serve_parser(sub) -> None:
     """`shopquery serve`: the HTTP API."""
-    p = sub.add_parser("serve", help="serve the HTTP API (analyze, chat, OpenAI-compatible chat, events)")
+    p = sub.add_parser("serve", help="serve the HTTP API (analyze, chat, OpenAI-compatible chat, events)",
+                       formatter_class=HelpFormatter)
     p.add_argument("--host", default=None, help="address to bind (default: SHOPQUERY_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: SHOPQUERY_API_PORT, 8080)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="the least severe log lines written (format: SHOPQUERY_LOG_FORMAT)")
 
 
 def _add_ui_parser(sub) -> None:
     """`shopquery ui`: the Gradio chat widget."""
-    p = sub.add_parser("ui", help="the chat widget in the browser (Gradio), on 127.0.0.1 by default")
+    p = sub.add_parser("ui", help="the chat widget in the browser (Gradio), on 127.0.0.1 by default",
+                       formatter_class=HelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--user", default=None, help="start as this shopper (demo users are listed in the page)")
     p.add_argument("--concurrency", type=int, default=1, metavar="N",
                    help="turns answered at once (1 for the embedded model; more for a model server)")
@@ -110,24 +138,30 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings()
         return COMMANDS[args.command](settings, args)
+    except (InputError, ConfigError) as exc:
+        print(f"shopquery: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ShopqueryError as exc:
         print(f"shopquery: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def cmd_ingest(settings, args) -> int:
     """shopquery ingest FILE"""
     from assistant.app import Assistant
 
+    if not args.file.is_file():
+        print(f"shopquery: error: catalog file not found: {args.file}", file=sys.stderr)
+        return EXIT_USAGE
     result = Assistant(settings).ingest(args.file, progress=not args.quiet)
     for err in result.errors[: args.show_errors]:
         print(f"{args.file}:{err.line}: skipped: {err.reason}", file=sys.stderr)
     if result.skipped > args.show_errors:
         print(f"... and {result.skipped - args.show_errors} more bad rows", file=sys.stderr)
     print(result.summary())
-    return 0 if result.loaded or not result.rows else 1
+    return EXIT_OK if result.loaded or not result.rows else EXIT_FAILED_CHECK
 
 
 def cmd_analyze(settings, args) -> int:

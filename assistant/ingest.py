@@ -22,6 +22,8 @@ class IngestResult:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     seconds: float = 0.0
+    encoding: str = "utf-8"
+    simplified: int = 0
 
     @property
     def loaded(self) -> int:
@@ -36,9 +38,10 @@ class IngestResult:
     def summary(self) -> str:
         """One line for people."""
         rate = self.loaded / self.seconds if self.seconds else 0.0
-        return (f"{self.path.name}: loaded {self.loaded} ({self.added} new, {self.updated} updated, "
-                f"{self.unchanged} unchanged), skipped {self.skipped} bad rows, {self.seconds:.1f} s "
-                f"({rate:.0f} rows/s)")
+        converted = f", {self.simplified} converted from traditional Chinese" if self.simplified else ""
+        return (f"{self.path.name} ({self.encoding}): loaded {self.loaded} ({self.added} new, {self.updated} "
+                f"updated, {self.unchanged} unchanged{converted}), skipped {self.skipped} bad rows, "
+                f"{self.seconds:.1f} s ({rate:.0f} rows/s)")
 
 
 def _count_lines(path: Path) -> int:
@@ -46,8 +49,9 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in fh)
 
 
-def ingest_file(store: CatalogStore, path: Path, progress: bool = True) -> IngestResult:
-    """Read, validate and upsert a catalog file; never stops at a bad row."""
+def ingest_file(store: CatalogStore, path: Path, progress: bool = True, simplify: bool = True) -> IngestResult:
+    """Read, validate and upsert a catalog file; never stops at a bad row. With `simplify`, traditional Chinese
+    text is stored simplified."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -55,8 +59,9 @@ def ingest_file(store: CatalogStore, path: Path, progress: bool = True) -> Inges
     total = _count_lines(path) if path.is_file() else None
     bar = tqdm(total=total, unit="row", desc=f"ingest {path.name}", disable=not progress, file=sys.stderr,
                mininterval=0.5)
-    upserted = store.upsert(read_catalog(path, report), on_batch=bar.update)
+    upserted = store.upsert(read_catalog(path, report, simplify=simplify), on_batch=bar.update)
     bar.close()
     return IngestResult(path=path, rows=report.rows, added=upserted.added, updated=upserted.updated,
                         unchanged=upserted.unchanged, errors=report.errors,
-                        seconds=time.perf_counter() - start)
+                        seconds=time.perf_counter() - start, encoding=report.encoding,
+                        simplified=report.simplified)

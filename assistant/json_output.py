@@ -1,12 +1,15 @@
 """Checking model output that is meant to be JSON: parse (tolerating a fenced block), then validate against a
-pydantic model or the common JSON-schema keywords."""
+pydantic model or a JSON schema (checked with `jsonschema`, whatever draft the schema declares; 2020-12 when it
+declares none)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, best_match
 from pydantic import BaseModel
 
 
@@ -32,44 +35,32 @@ def _strip_fence(text: str) -> str:
     return text
 
 
-_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    cls = validators.validator_for(schema, default=Draft202012Validator)
+    return cls(schema)
+
+
+def _path(parts: Any) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
 def check_schema(value: Any, schema: dict[str, Any], where: str = "$") -> None:
-    """Check the common JSON-schema keywords (type, enum, required, properties, items, anyOf); ValueError if not."""
-    if "anyOf" in schema:
-        if not any(_passes(value, sub, where) for sub in schema["anyOf"]):
-            raise ValueError(f"{where}: matches none of the allowed shapes")
-        return
-    kinds = schema.get("type")
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    if kinds and not any(_JSON_TYPES.get(k, lambda _: True)(value) for k in kinds):
-        raise ValueError(f"{where}: expected {'/'.join(kinds)}, got {json.dumps(value, ensure_ascii=False)[:60]}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise ValueError(f"{where}: {value!r} is not one of {schema['enum']}")
-    if isinstance(value, dict):
-        missing = [k for k in schema.get("required", []) if k not in value]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                check_schema(value[key], sub, f"{where}.{key}")
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            check_schema(item, schema["items"], f"{where}[{i}]")
+    """Check `value` against the JSON schema; ValueError naming the path of the most relevant failure."""
+    validator = _validator(json.dumps(schema, sort_keys=True, ensure_ascii=False))
+    error = best_match(validator.iter_errors(value))
+    if error is not None:
+        path = _path(error.absolute_path)
+        raise ValueError(f"{where}{path[1:]}: {error.message[:200]}")
 
 
-def _passes(value: Any, schema: dict[str, Any], where: str) -> bool:
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` is not a usable JSON schema (None when it is)."""
+    if not isinstance(schema, dict):
+        return "a JSON schema must be an object"
     try:
-        check_schema(value, schema, where)
-    except ValueError:
-        return False
-    return True
+        validators.validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        return f"invalid JSON schema: {exc.message[:200]}"
+    return None

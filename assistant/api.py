@@ -204,8 +204,8 @@ class TokenBridge:
 
 
 async def start_turn(api: ApiState, message: str, session_id: str | None, user_id: str | None, surface: str,
-                     bridge: TokenBridge | None = None,
-                     after: Callable[[Any], None] | None = None) -> tuple[asyncio.Future, str, float]:
+                     bridge: TokenBridge | None = None, after: Callable[[Any], None] | None = None,
+                     before: Callable[[str], Any] | None = None) -> tuple[asyncio.Future, str, float]:
     """Validate the message, take a model slot and start the agent's turn in a worker thread; returns its future,
     the session id and the milliseconds spent waiting for the slot."""
     text = clean_query(message, api.settings.max_query_chars)
@@ -215,6 +215,8 @@ async def start_turn(api: ApiState, message: str, session_id: str | None, user_i
     on_token = bridge.put if bridge is not None else None
 
     def work() -> Any:
+        if before is not None:
+            before(session_id)
         turn = api.assistant.agent.respond(text, session_id=session_id, user_id=user_id, on_token=on_token)
         turn.notes.extend(api.assistant.degraded_notes())
         api.after_turn(turn, surface)
@@ -357,8 +359,11 @@ async def _openai_turn(api: ApiState, body: ChatCompletionRequest, header_sessio
         if key is not None:
             oai.alias_session(api.assistant.sessions, turn.session_id, key)
 
+    def restore(sid: str) -> None:
+        oai.restore_history(api.assistant.agent, api.assistant.sessions, sid, earlier, body.user)
+
     future, session_id, queue_ms = await start_turn(api, text, session_id, body.user, "openai", bridge,
-                                                    after=alias if derived else None)
+                                                    after=alias if derived else None, before=restore)
     headers = {"X-Session-Id": session_id}
     if bridge is not None:
         return StreamingResponse(_completion_chunks(bridge, future, queue_ms), media_type="text/event-stream",

@@ -74,6 +74,17 @@ def alias_session(sessions: Any, session_id: str, alias: str) -> None:
         sessions.save(state.model_copy(update={"session_id": alias}))
 
 
+def restore_history(agent: Any, sessions: Any, session_id: str, exchanges: list[tuple[str, str]],
+                    user: str | None) -> bool:
+    """When the session is not stored but the client sent the earlier messages, rebuild the conversation from
+    them (the user turns replayed through the rules and the search, no model), so the turn is read as a
+    stored session would read it; True when it was rebuilt."""
+    if not any(role == "user" for role, _ in exchanges) or sessions.load(session_id) is not None:
+        return False
+    agent.restore(session_id, exchanges, user)
+    return True
+
+
 def completion_id() -> str:
     """A fresh completion id."""
     return "chatcmpl-" + uuid.uuid4().hex

@@ -18,10 +18,24 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from assistant.agent_facts import advice, comparison_advice, comparison_table, found_notes, met_phrases
+from assistant.agent_facts import (
+    advice,
+    comparison_advice,
+    comparison_table,
+    found_notes,
+    kind_label,
+    met_phrases,
+)
 from assistant.agent_grounding import ground, merge
 from assistant.agent_model import ModelCalls, Reply
-from assistant.agent_text import in_language, reason_text, relaxed_note, suggestions_for, summary
+from assistant.agent_text import (
+    category_options,
+    in_language,
+    reason_text,
+    relaxed_note,
+    suggestions_for,
+    summary,
+)
 from assistant.agent_types import (
     AgentTurn,
     ProductCard,
@@ -38,12 +52,11 @@ from assistant.dialogue import (
     SessionState,
     interpret,
     language_for,
-    language_of,
     new_search,
     without_only,
 )
 from assistant.dialogue_constraints import track
-from assistant.dialogue_search import search_turn
+from assistant.dialogue_search import search_turn, trace_args
 from assistant.errors import ShopqueryError
 from assistant.types import Product, SearchFilters, SearchHit
 from assistant.validation import clean_query
@@ -172,17 +185,22 @@ class Agent:
         return self._service_turn(turn, action, base)
 
     def _search_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
-        search = action.search or new_search(turn.message, None)
+        search = rules = action.search or new_search(turn.message, None)
         wants_model = self.use_model and not turn.replay and (
             self.tool_calls == "always" or (self.tool_calls == "auto" and not action.certain))
         if wants_model:
             proposed = self.model.search_call(turn, search)
             if proposed is not None:
                 search = merge(proposed, search if action.certain else None)
+        found = self._search(turn, search)
+        if search is not rules and (not found.hits or found.kind_missing):
+            # verified by retrieval: the model's reading finds nothing of the kind, so the rules' reading stands
+            turn.trace.append(TraceStep(kind="note", name="rewrite_rejected",
+                                        result="the model's search found no product of the kind"))
+            search, found = rules, self._search(turn, rules)
         if "cheaper" in action.refinements or "pricier" in action.refinements:
             turn.inferred.update({"price_min", "price_max"})
         turn.inferred.update(f"{c.field}_{c.direction}" for c in search.comparatives if c.bound is not None)
-        found = self._search(turn, search)
         hits, used = found.hits, found.used
         cards = self._personalize(turn, search.text, hits)
         turn.state.search = search
@@ -194,7 +212,7 @@ class Agent:
         lang = turn.state.lang
         notes = found_notes(search, found.relaxed, found.unknown, found.kind_missing, lang)
         variables = {"message": turn.message, "products": [c.model_dump() for c in cards], "notes": notes,
-                     "corrected": base["corrected_query"], "kind": _kind_label(search.kind, lang, len(cards)),
+                     "corrected": base["corrected_query"], "kind": kind_label(search.kind, lang, len(cards)),
                      "met": met_phrases(search, found.relaxed, found.unknown, lang),
                      "advice": advice(turn.state.shown, search, lang),
                      "refinements": [REFINEMENT_LABELS[lang].get(r, r) for r in action.refinements],
@@ -241,7 +259,7 @@ class Agent:
 
     def _clarify_turn(self, turn: Turn, base: dict[str, Any]) -> AgentTurn:
         lang = turn.state.lang
-        options = self._clarify_options(turn, lang)
+        options = category_options(self.assistant.store.index.products, lang)
         variables = {"message": turn.message, "options": options}
         # the question is templated: its options come from the catalog, and a small model asked to write it
         # tends to answer a question nobody asked instead
@@ -287,11 +305,7 @@ class Agent:
         from tools.catalog_search import search_catalog
 
         k = k or self.k
-        args = {"query": search.text, **search.filters.model_dump(exclude_defaults=True),
-                **({"boost_categories": search.boost_categories} if search.boost_categories else {}),
-                **({"kind": search.kind} if search.kind else {}), **({"size": search.size} if search.size else {}),
-                **({"comparatives": [c.model_dump(exclude={"words"}) for c in search.comparatives]}
-                   if search.comparatives else {})}
+        args = trace_args(search)
         store, text = self.assistant.store, search.text or turn.message
 
         def run(filters: SearchFilters, depth: int) -> list[SearchHit]:
@@ -392,26 +406,6 @@ class Agent:
             return expander
         return expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
                                           "categories": [p.name for p in profile.preferred_categories[:3]]})
-
-    def _clarify_options(self, turn: Turn, lang: str) -> list[str]:
-        index = self.assistant.store.index
-        counts: dict[str, int] = {}
-        for product in index.products:
-            if product.category and (language_of(product.category) == lang or lang == "en"
-                                     and product.currency != "CNY"):
-                counts[product.category] = counts.get(product.category, 0) + 1
-        ranked = sorted(counts, key=lambda c: (-counts[c], c))
-        return ranked[:4]
-
-
-def _kind_label(kind: str | None, lang: str, count: int) -> str | None:
-    """The kind of product as the reply names it ("keyboards", "跑步鞋")."""
-    if not kind:
-        return None
-    if lang == "zh" or language_of(kind) == "zh":
-        return kind
-    word = kind.lower()
-    return word if count == 1 or word.endswith("s") else f"{word}s"
 
 
 def _reply_fields(reply: Reply) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from assistant.agent_text import ZH_COLOR
 from assistant.dialogue_kind import FIELD_NAMES, product_numbers
+from tools.text import has_cjk
 
 _UNIT = {"weight_g": "g", "screen_size_in": '"', "storage_gb": " GB"}
 _ZH_UNIT = {"weight_g": "克", "screen_size_in": "英寸", "storage_gb": "GB"}
@@ -149,3 +150,13 @@ def comparison_advice(products: list[Any], lang: str) -> str:
     if not parts:
         return ""
     return "；".join(parts) + "。" if zh else "; ".join(parts) + "."
+
+
+def kind_label(kind: str | None, lang: str, count: int) -> str | None:
+    """The kind of product as the reply names it ("keyboards", "跑步鞋")."""
+    if not kind:
+        return None
+    if lang == "zh" or has_cjk(kind):
+        return kind
+    word = kind.lower()
+    return word if count == 1 or word.endswith("s") else f"{word}s"

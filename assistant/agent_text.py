@@ -76,3 +76,13 @@ def summary(value: Any) -> str:
 def reason_text(reasons: list[str], lang: str) -> str:
     """The reasons a product is shown, joined for the shopper's language."""
     return ("；" if lang == "zh" else "; ").join(reasons)
+
+
+def category_options(products: list[Any], lang: str) -> list[str]:
+    """The catalog's four commonest categories in the shopper's language (options of a clarifying question)."""
+    counts: dict[str, int] = {}
+    for product in products:
+        category = product.category
+        if category and (has_cjk(category) == (lang == "zh") or lang == "en" and product.currency != "CNY"):
+            counts[category] = counts.get(category, 0) + 1
+    return sorted(counts, key=lambda c: (-counts[c], c))[:4]

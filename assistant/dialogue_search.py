@@ -100,3 +100,12 @@ def _apply_comparative(found: Found, comp: Any) -> None:
             return
         have = passing
     found.hits = [h for h, _ in sorted(have, key=lambda hv: hv[1] if below else -hv[1])]
+
+
+def trace_args(search: Any) -> dict[str, Any]:
+    """The search as the trace shows it: query, filters, boost, kind, size and comparatives that are set."""
+    return {"query": search.text, **search.filters.model_dump(exclude_defaults=True),
+            **({"boost_categories": search.boost_categories} if search.boost_categories else {}),
+            **({"kind": search.kind} if search.kind else {}), **({"size": search.size} if search.size else {}),
+            **({"comparatives": [c.model_dump(exclude={"words"}) for c in search.comparatives]}
+               if search.comparatives else {})}

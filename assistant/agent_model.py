@@ -22,6 +22,7 @@ MAX_TOOL_RETRIES = 2
 TOOL_CALL_TOKENS = 120
 REPLY_TEMPERATURE = 0.2
 PRIMED_FAMILIES = ("reply",)
+ADVICE_TOKENS = 64  # one sentence of advice after the facts
 
 
 class Reply(BaseModel):
@@ -130,7 +131,7 @@ class ModelCalls:
         turn.emit(facts)
         if not variables["products"]:
             return Reply(text=facts)
-        line, problem = self._checked(turn, "reply", variables, products)
+        line, problem = self._checked(turn, "reply", variables, products, max_tokens=ADVICE_TOKENS)
         if problem is not None:
             line = prompts.render("reply", "advice", lang, **variables).strip()
         if line:
@@ -138,8 +139,8 @@ class ModelCalls:
         return Reply(text=f"{facts}\n{line}".strip(), used_model=problem is None,
                      fallback=None if problem is None or not self.use_model else problem)
 
-    def _checked(self, turn: Turn, family: str, variables: dict[str, Any],
-                 products: list[Product | None]) -> tuple[str, str | None]:
+    def _checked(self, turn: Turn, family: str, variables: dict[str, Any], products: list[Product | None],
+                 max_tokens: int | None = None) -> tuple[str, str | None]:
         """The model's text for a reply prompt, collected (not shown) and checked; the problem, if any."""
         if not self.use_model:
             return "", "no model"
@@ -152,7 +153,7 @@ class ModelCalls:
         text, problem = "", None
         with turn.step("model", f"reply:{family}") as record:
             try:
-                problem = self._collect(messages, parts)
+                problem = self._collect(messages, parts, min(max_tokens or self.reply_tokens, self.reply_tokens))
                 text = "".join(parts).strip()
                 said = {k: v for k, v in variables.items() if k not in ("products", "product")}
                 context = f"{turn.message} {json.dumps(said, ensure_ascii=False, default=str)}"
@@ -166,11 +167,11 @@ class ModelCalls:
             turn.trace.append(TraceStep(kind="fallback", name="templated_reply", result=problem))
         return text, problem
 
-    def _collect(self, messages: list[tuple[str, str]], parts: list[str]) -> str | None:
+    def _collect(self, messages: list[tuple[str, str]], parts: list[str], max_tokens: int) -> str | None:
         """Collect the model's reply in `parts` (nothing is shown yet); the deadline problem, if any."""
         model = self.assistant.chat_model
         deadline = time.perf_counter() + self.timeout_s
-        for chunk in model.stream(messages, max_tokens=self.reply_tokens, temperature=REPLY_TEMPERATURE,
+        for chunk in model.stream(messages, max_tokens=max_tokens, temperature=REPLY_TEMPERATURE,
                                   timeout=self.timeout_s):
             piece = chunk.content if isinstance(chunk.content, str) else ""
             if piece:

@@ -154,8 +154,9 @@ def product_numbers(product: Any) -> dict[str, float]:
     title = getattr(product, "title", "") or ""
     if "screen_size_in" not in out and (m := _SCREEN.search(title)):
         out["screen_size_in"] = float(m.group(1))
-    if "storage_gb" not in out and (m := _STORAGE.search(title)):
-        out["storage_gb"] = float(m.group(1)) * (1000 if m.group(2).lower() == "tb" else 1)
+    sizes = [float(m.group(1)) * (1000 if m.group(2).lower() == "tb" else 1) for m in _STORAGE.finditer(title)]
+    if "storage_gb" not in out and sizes:
+        out["storage_gb"] = max(sizes)  # "4 GB 500 GB": memory, then storage
     if "weight_g" not in out and (m := _WEIGHT.search(title)):
         unit = m.group(2).lower()
         factor = 1000 if unit in ("kg", "公斤", "千克") else 453.6 if unit.startswith("lb") else 1

@@ -193,11 +193,14 @@ class Agent:
             if proposed is not None:
                 search = merge(proposed, search if action.certain else None)
         found = self._search(turn, search)
-        if search is not rules and (not found.hits or found.kind_missing):
-            # verified by retrieval: the model's reading finds nothing of the kind, so the rules' reading stands
-            turn.trace.append(TraceStep(kind="note", name="rewrite_rejected",
-                                        result="the model's search found no product of the kind"))
-            search, found = rules, self._search(turn, rules)
+        if search is not rules and (not found.hits or found.kind_missing or found.relaxed):
+            # verified by retrieval: a model reading that cannot be met is kept only if the rules' reading does
+            # no better
+            alternative = self._search(turn, rules)
+            if _met(alternative) > _met(found):
+                turn.trace.append(TraceStep(kind="note", name="rewrite_rejected",
+                                            result="the rules' reading meets more of the conversation"))
+                search, found = rules, alternative
         if "cheaper" in action.refinements or "pricier" in action.refinements:
             turn.inferred.update({"price_min", "price_max"})
         turn.inferred.update(f"{c.field}_{c.direction}" for c in search.comparatives if c.bound is not None)
@@ -406,6 +409,11 @@ class Agent:
             return expander
         return expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
                                           "categories": [p.name for p in profile.preferred_categories[:3]]})
+
+
+def _met(found: Any) -> tuple[bool, bool, int]:
+    """How well a search met its reading: found anything, found the kind, fewest constraints relaxed."""
+    return bool(found.hits), not found.kind_missing, -len(found.relaxed)
 
 
 def _reply_fields(reply: Reply) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def ground(args: SearchCatalogInput, turn: Turn, current: SearchState) -> tuple[
     for key in ("price_min", "price_max"):
         value = getattr(args, key)
         ok = value is None or value == getattr(known, key) or value in numbers
-        prices[key] = value if ok else getattr(known, key)
+        # a bound the model leaves out is kept: the conversation set it and the model only restates the search
+        prices[key] = value if ok and value is not None else getattr(known, key)
         if not ok:
             dropped[key] = value
     colors = _grounded_colors(args.colors, known.colors, said, dropped)

@@ -162,6 +162,19 @@ def test_history_replay_calls_no_model(app):
     assert turn.used_model and turn.reply.endswith("Logitech M185 is the cheapest.")
 
 
+def test_a_model_rewrite_that_cannot_be_met_is_not_used(app):
+    from conftest import tool_call_message
+
+    model = ScriptedChatModel(["Try the first.", tool_call_message("search_catalog", {"query": "mouse",
+                                                                                      "price_min": 100}),
+                               "The cheapest is the first."])
+    _, (first, second) = _chat(app, "wireless mouse under $100", "for travel", model=model)
+    asked = [s for s in second.trace if s.kind == "model" and s.name == "search_catalog"]
+    assert asked and asked[0].error is None  # the model was asked and its call was valid and grounded (100 said)
+    assert any(s.name == "rewrite_rejected" for s in second.trace)
+    assert second.products and all(c.price <= 100 and c.category == "Mouse" for c in second.products)
+
+
 def test_compare_the_first_two_is_a_table_of_their_fields(app):
     model = ScriptedChatModel(["Both are great for gaming and office work."])
     _, (first, second) = _chat(app, "27 inch monitor", "compare the first two", model=model)

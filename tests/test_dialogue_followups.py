@@ -240,3 +240,17 @@ def test_the_reply_says_what_the_products_meet_and_does_not_list_them(app):
     _, (turn,) = _chat(app, "wireless mouse under $30")
     assert "all under 30 USD" in turn.reply and "(in the cards)" in turn.reply
     assert not any(c.title in turn.reply for c in turn.products)
+
+
+def test_the_eval_checks_the_kind_comparatives_grounding_and_chip_language(app):
+    from eval.suites.agent import Expect, check
+
+    agent, (first, second) = _chat(app, "i need a laptop for college under 800 dollars", "something lighter")
+    expect = Expect(kind_pattern="notebook", not_kind_pattern=r"\bcase\b", field_below_previous="weight_g",
+                    reply_grounded=True, suggestions_language="en", action="search")
+    assert all(v is None for v in check(second, expect, first, ["i need a laptop", "something lighter"]).values())
+    wrong = Expect(kind_pattern="keyboard", field_above_previous="weight_g", suggestions_language="zh")
+    found = check(second, wrong, first, [])
+    assert found["kind"] and found["field_above_previous"] and found["suggestions_language"]
+    lying = second.model_copy(update={"reply": "The first one costs only 5 USD."})
+    assert "price" in check(lying, Expect(reply_grounded=True), first, [])["reply_grounded"]

@@ -18,9 +18,24 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from assistant.agent_facts import (
+    advice,
+    comparison_advice,
+    comparison_table,
+    found_notes,
+    kind_label,
+    met_phrases,
+)
 from assistant.agent_grounding import ground, merge
 from assistant.agent_model import ModelCalls, Reply
-from assistant.agent_text import reason_text, relaxed_note, suggestions_for, summary
+from assistant.agent_text import (
+    category_options,
+    in_language,
+    reason_text,
+    relaxed_note,
+    suggestions_for,
+    summary,
+)
 from assistant.agent_types import (
     AgentTurn,
     ProductCard,
@@ -36,9 +51,12 @@ from assistant.dialogue import (
     SearchState,
     SessionState,
     interpret,
-    language_of,
+    language_for,
     new_search,
+    without_only,
 )
+from assistant.dialogue_constraints import track
+from assistant.dialogue_search import search_turn, trace_args
 from assistant.errors import ShopqueryError
 from assistant.types import Product, SearchFilters, SearchHit
 from assistant.validation import clean_query
@@ -84,17 +102,58 @@ class Agent:
         state = sessions.load(session_id) or SessionState(session_id=session_id, user_id=user_id)
         if user_id:
             state.user_id = user_id
-        state.lang = language_of(text) if any(ch.isalpha() for ch in text) else state.lang
-        turn = Turn(text, state, on_token)
+        turn = self._start(state, text, on_token)
         turn.correct = self.assistant.settings.correct_spelling if correct_spelling is None else correct_spelling
         turn.max_tokens = max_tokens
         result = self._run(turn)
-        state.remember("user", text)
-        state.remember("assistant", result.reply)
+        self._finish(turn, result.reply)
         sessions.save(state)
         result.total_ms = round((time.perf_counter() - turn.started) * 1000, 1)
         result.first_token_ms = turn.first_token_ms
         return result
+
+    def restore(self, session_id: str, history: list[tuple[str, str]], user_id: str | None = None) -> SessionState:
+        """Rebuild a conversation from its earlier messages (as an OpenAI-compatible client sends them) and store
+        it under `session_id`: the user turns are replayed through the rules and the search (no model, no history
+        recorded), so the next message is read against the same state a stored session would have."""
+        state = SessionState(session_id=session_id, user_id=user_id)
+        for role, content in history:
+            if role == "assistant":
+                state.remember("assistant", content)
+                continue
+            try:
+                text = clean_query(content, self.assistant.settings.max_query_chars)
+            except ShopqueryError:
+                continue  # an unusable earlier message is skipped; the current one is checked as usual
+            turn = self._start(state, text, None)
+            turn.replay = True
+            turn.correct = self.assistant.settings.correct_spelling
+            self._run(turn)
+            self._finish(turn, None)
+        self.assistant.sessions.save(state)
+        return state
+
+    def respond_with_history(self, message: str | bytes, history: list[tuple[str, str]],
+                             user_id: str | None = None, on_token: Callable[[str], None] | None = None) -> AgentTurn:
+        """Answer a message whose conversation comes as earlier (role, text) messages instead of a session."""
+        session_id = uuid.uuid4().hex
+        self.restore(session_id, history, user_id)
+        return self.respond(message, session_id=session_id, user_id=user_id, on_token=on_token)
+
+    def _start(self, state: SessionState, text: str, on_token: Callable[[str], None] | None) -> Turn:
+        """A new turn of the conversation: the shopper's language and the turn number updated."""
+        state.lang = language_for(text, state.lang if state.turn_no else None)
+        state.turn_no += 1
+        return Turn(text, state, on_token)
+
+    def _finish(self, turn: Turn, reply: str | None) -> None:
+        """Remember the turn and record where each constraint of the current search came from."""
+        state = turn.state
+        state.remember("user", turn.message)
+        if reply is not None:
+            state.remember("assistant", reply)
+        if state.search is not None:
+            state.constraints = track(state.constraints, state.search, state.turn_no, turn.inferred)
 
     # ------------------------------------------------------------------ the turn
     def _run(self, turn: Turn) -> AgentTurn:
@@ -109,8 +168,9 @@ class Agent:
                                lambda: a.corrector.correct(turn.message))
             if fixed.changed:
                 corrected = fixed.corrected
-        parsed = self._tool(turn, "parse_attributes", {"query": corrected},
-                            lambda: a.attribute_parser.parse(corrected)) if settings.parse_attributes else None
+        wanted = without_only(corrected) if turn.state.search is not None else corrected
+        parsed = self._tool(turn, "parse_attributes", {"query": wanted},
+                            lambda: a.attribute_parser.parse(wanted)) if settings.parse_attributes else None
         unsure = intent is not None and intent.probability < SERVICE_MIN_PROBABILITY
         action = interpret(turn.state, corrected, parsed, label, unsure=unsure)
         base = dict(session_id=turn.state.session_id, user_id=turn.state.user_id, message=turn.message,
@@ -127,27 +187,43 @@ class Agent:
         return self._service_turn(turn, action, base)
 
     def _search_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
-        search = action.search or new_search(turn.message, None)
-        wants_model = self.use_model and (self.tool_calls == "always" or
-                                          (self.tool_calls == "auto" and not action.certain))
+        search = rules = action.search or new_search(turn.message, None)
+        wants_model = self.use_model and not turn.replay and (
+            self.tool_calls == "always" or (self.tool_calls == "auto" and not action.certain))
         if wants_model:
             proposed = self.model.search_call(turn, search)
             if proposed is not None:
                 search = merge(proposed, search if action.certain else None)
-        hits, used, relaxed = self._search(turn, search)
-        rewrites = self._expansions(turn, search, hits, used)
+        found = self._search(turn, search)
+        if search is not rules and (not found.hits or found.kind_missing or found.relaxed):
+            # verified by retrieval: a model reading that cannot be met is kept only if the rules' reading does
+            # no better
+            alternative = self._search(turn, rules)
+            if _met(alternative) > _met(found):
+                turn.trace.append(TraceStep(kind="note", name="rewrite_rejected",
+                                            result="the rules' reading meets more of the conversation"))
+                search, found = rules, alternative
+        if "cheaper" in action.refinements or "pricier" in action.refinements:
+            turn.inferred.update({"price_min", "price_max"})
+        turn.inferred.update(f"{c.field}_{c.direction}" for c in search.comparatives if c.bound is not None)
+        hits, used = found.hits, found.used
         cards = self._personalize(turn, search.text, hits)
-        self._record_search(turn, turn.message)
         turn.state.search = search
-        turn.state.shown = [self._product(c.id) for c in cards]
+        turn.state.shown = [p for p in (self._product(c.id) for c in cards) if p is not None]
+        if turn.replay:
+            return AgentTurn(**base, reply="", products=cards, filters=used, relaxed=found.relaxed)
+        rewrites = [r for r in self._expansions(turn, search, hits, used) if in_language(r, turn.state.lang)]
+        self._record_search(turn, turn.message)
         lang = turn.state.lang
-        notes = [relaxed_note(relaxed, lang)] if relaxed else []
+        notes = found_notes(search, found.relaxed, found.unknown, found.kind_missing, lang)
         variables = {"message": turn.message, "products": [c.model_dump() for c in cards], "notes": notes,
-                     "corrected": base["corrected_query"],
+                     "corrected": base["corrected_query"], "kind": kind_label(search.kind, lang, len(cards)),
+                     "met": met_phrases(search, found.relaxed, found.unknown, lang),
+                     "advice": advice(turn.state.shown, search, lang),
                      "refinements": [REFINEMENT_LABELS[lang].get(r, r) for r in action.refinements],
                      "ask": not action.follow_up and used.is_empty()}
-        reply = self.model.reply(turn, "reply", variables, [self._product(c.id) for c in cards])
-        return AgentTurn(**base, **_reply_fields(reply), products=cards, filters=used, relaxed=relaxed,
+        reply = self.model.reply_with_facts(turn, variables, turn.state.shown)
+        return AgentTurn(**base, **_reply_fields(reply), products=cards, filters=used, relaxed=found.relaxed,
                          refinements=action.refinements, expansions=rewrites,
                          suggestions=[*(Suggestion(label=r, message=r, kind="rewrite") for r in rewrites[:3]),
                                       *suggestions_for(cards, used, lang)][:10],
@@ -156,8 +232,8 @@ class Agent:
     def _compare_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
         ids = list(action.product_ids)
         for term in action.compare_terms:
-            hits, _, _ = self._search(turn, new_search(term, self._parse(term)), k=1)
-            ids += [h.product.id for h in hits[:1] if h.product.id not in ids]
+            found = self._search(turn, new_search(term, self._parse(term)), k=1)
+            ids += [h.product.id for h in found.hits[:1] if h.product.id not in ids]
         products = [p for p in (self._product(i) for i in ids) if p is not None]
         self._record_tool(turn, "compare_products", {"product_ids": ids}, f"{len(products)} products")
         if len(products) < 2:
@@ -165,11 +241,15 @@ class Agent:
             return self._search_turn(turn, Action(kind="search", search=search), base | {"action": "search"})
         cards = [ProductCard.of(p) for p in products]
         turn.state.shown = products
-        cheapest = min((p for p in products if p.price is not None), key=lambda p: p.price, default=None)
+        lang = turn.state.lang
+        # the table and its advice come from the products' data only: a small model asked to compare tends to
+        # add claims the data does not make ("suitable for gaming and office work")
         variables = {"message": turn.message, "products": [c.model_dump() for c in cards],
-                     "cheapest": cheapest.title[:60] if cheapest else None}
-        reply = self.model.reply(turn, "comparison", variables, products)
-        return AgentTurn(**base, **_reply_fields(reply), products=cards, trace=turn.trace, notes=turn.notes)
+                     "cheapest": None, "table": comparison_table(products, lang),
+                     "advice": comparison_advice(products, lang)}
+        text = self.assistant.prompts.render("comparison", "templated", lang, **variables)
+        turn.emit(text)
+        return AgentTurn(**base, reply=text, products=cards, trace=turn.trace, notes=turn.notes)
 
     def _product_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
         product = self._product(action.product_ids[0]) if action.product_ids else None
@@ -184,7 +264,7 @@ class Agent:
 
     def _clarify_turn(self, turn: Turn, base: dict[str, Any]) -> AgentTurn:
         lang = turn.state.lang
-        options = self._clarify_options(turn, lang)
+        options = category_options(self.assistant.store.index.products, lang)
         variables = {"message": turn.message, "options": options}
         # the question is templated: its options come from the catalog, and a small model asked to write it
         # tends to answer a question nobody asked instead
@@ -225,21 +305,23 @@ class Agent:
     def _product(self, product_id: str) -> Product | None:
         return next(iter(self.assistant.store.products_by_id([product_id])), None)
 
-    def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> tuple[list[SearchHit],
-                                                                                        SearchFilters, list[str]]:
-        from assistant.pipeline import search_with_relaxation
+    def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> Any:
+        """The turn's catalog search (kind, size and comparatives applied; see dialogue_search)."""
+        from tools.catalog_search import search_catalog
 
         k = k or self.k
-        args = {"query": search.text, **search.filters.model_dump(exclude_defaults=True),
-                **({"boost_categories": search.boost_categories} if search.boost_categories else {})}
-        depth = k + len(search.exclude_ids) + (10 if turn.state.user_id else 0)
+        args = trace_args(search)
+        store, text = self.assistant.store, search.text or turn.message
+
+        def run(filters: SearchFilters, depth: int) -> list[SearchHit]:
+            return search_catalog(store, text, filters, k=depth + (10 if turn.state.user_id else 0),
+                                  mode="hybrid", boost_categories=search.boost_categories or None)
+
         with turn.step("tool", "search_catalog", args) as record:
-            hits, used, relaxed = search_with_relaxation(self.assistant.store, search.text or turn.message,
-                                                         search.filters, depth, "hybrid",
-                                                         search.boost_categories or None)
-            hits = [h for h in hits if h.product.id not in set(search.exclude_ids)]
-            record.result = f"{len(hits)} products" + (f"; relaxed {', '.join(relaxed)}" if relaxed else "")
-        return hits, used, relaxed
+            found = search_turn(run, search, k + (10 if turn.state.user_id else 0))
+            gaps = found.relaxed + [f"no {u} data" for u in found.unknown]
+            record.result = f"{len(found.hits)} products" + (f"; relaxed {', '.join(gaps)}" if gaps else "")
+        return found
 
     def _expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],
                     used: SearchFilters) -> list[str]:
@@ -330,15 +412,10 @@ class Agent:
         return expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
                                           "categories": [p.name for p in profile.preferred_categories[:3]]})
 
-    def _clarify_options(self, turn: Turn, lang: str) -> list[str]:
-        index = self.assistant.store.index
-        counts: dict[str, int] = {}
-        for product in index.products:
-            if product.category and (language_of(product.category) == lang or lang == "en"
-                                     and product.currency != "CNY"):
-                counts[product.category] = counts.get(product.category, 0) + 1
-        ranked = sorted(counts, key=lambda c: (-counts[c], c))
-        return ranked[:4]
+
+def _met(found: Any) -> tuple[bool, bool, int]:
+    """How well a search met its reading: found anything, found the kind, fewest constraints relaxed."""
+    return bool(found.hits), not found.kind_missing, -len(found.relaxed)
 
 
 def _reply_fields(reply: Reply) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def ground(args: SearchCatalogInput, turn: Turn, current: SearchState) -> tuple[
     for key in ("price_min", "price_max"):
         value = getattr(args, key)
         ok = value is None or value == getattr(known, key) or value in numbers
-        prices[key] = value if ok else getattr(known, key)
+        # a bound the model leaves out is kept: the conversation set it and the model only restates the search
+        prices[key] = value if ok and value is not None else getattr(known, key)
         if not ok:
             dropped[key] = value
     colors = _grounded_colors(args.colors, known.colors, said, dropped)
@@ -37,8 +38,9 @@ def ground(args: SearchCatalogInput, turn: Turn, current: SearchState) -> tuple[
                                        **prices})
     text = args.query.strip() or current.text
     boost = args.categories or current.boost_categories
-    return SearchState(text=text, filters=filters, boost_categories=boost,
-                       exclude_ids=current.exclude_ids), dropped
+    return SearchState(text=text, filters=filters, boost_categories=boost, exclude_ids=current.exclude_ids,
+                       kind=current.kind, size=current.size, screen_in=current.screen_in,
+                       comparatives=current.comparatives), dropped
 
 
 def _grounded_colors(values: list[str], known: list[str], said: str, dropped: dict[str, Any]) -> list[str]:
@@ -64,4 +66,7 @@ def merge(model: SearchState, rules: SearchState | None) -> SearchState:
     filters = model.filters.model_copy(update=update)
     return SearchState(text=model.text or rules.text, filters=filters,
                        boost_categories=rules.boost_categories or model.boost_categories,
-                       exclude_ids=sorted({*model.exclude_ids, *rules.exclude_ids}))
+                       exclude_ids=sorted({*model.exclude_ids, *rules.exclude_ids}),
+                       kind=rules.kind or model.kind, size=rules.size or model.size,
+                       screen_in=rules.screen_in or model.screen_in,
+                       comparatives=rules.comparatives or model.comparatives)

@@ -23,6 +23,7 @@ MAX_TOOL_RETRIES = 2
 TOOL_CALL_TOKENS = 120
 REPLY_TEMPERATURE = 0.2
 PRIMED_FAMILIES = ("reply",)
+ADVICE_TOKENS = 64  # one sentence of advice after the facts
 
 
 class Reply(BaseModel):
@@ -112,12 +113,39 @@ class ModelCalls:
 
     # ------------------------------------------------------------------ reply
     def reply(self, turn: Turn, family: str, variables: dict[str, Any], products: list[Product | None]) -> Reply:
-        """The reply to the shopper: the model's when it is usable, else the templated one (with the reason)."""
+        """The reply to the shopper: the model's when it passes the checks, else the templated one (with the
+        reason). The model's text is checked before any of it is shown, so nothing shown is withdrawn."""
         lang = turn.state.lang
         templated = self.assistant.prompts.render(family, "templated", lang, **variables)
+        text, problem = self._checked(turn, family, variables, products)
+        if problem is None:
+            turn.emit(text)
+            return Reply(text=text, used_model=True)
+        turn.emit(templated)
+        return Reply(text=templated, fallback=problem)
+
+    def reply_with_facts(self, turn: Turn, variables: dict[str, Any], products: list[Product | None]) -> Reply:
+        """A search reply: the facts (what the products meet, what was relaxed) shown at once, then one line of
+        advice — the model's when it passes the checks, else the templated line."""
+        prompts, lang = self.assistant.prompts, turn.state.lang
+        facts = prompts.render("reply", "facts", lang, **variables).strip()
+        turn.emit(facts)
+        if not variables["products"]:
+            return Reply(text=facts)
+        line, problem = self._checked(turn, "reply", variables, products, max_tokens=ADVICE_TOKENS)
+        if problem is not None:
+            line = prompts.render("reply", "advice", lang, **variables).strip()
+        if line:
+            turn.emit("\n" + line)
+        return Reply(text=f"{facts}\n{line}".strip(), used_model=problem is None,
+                     fallback=None if problem is None or not self.use_model else problem)
+
+    def _checked(self, turn: Turn, family: str, variables: dict[str, Any], products: list[Product | None],
+                 max_tokens: int | None = None) -> tuple[str, str | None]:
+        """The model's text for a reply prompt, collected (not shown) and checked; the problem, if any."""
         if not self.use_model:
-            turn.emit(templated)
-            return Reply(text=templated)
+            return "", "no model"
+        lang = turn.state.lang
         if family in PRIMED_FAMILIES:
             self._prime(family, lang)
         messages = self.reply_messages(family, lang, variables)
@@ -126,7 +154,7 @@ class ModelCalls:
         text, problem = "", None
         with turn.step("model", f"reply:{family}") as record:
             try:
-                problem = self._stream(turn, messages, parts, record)
+                problem = self._collect(turn, messages, parts, record, max_tokens)
                 text = "".join(parts).strip()
                 said = {k: v for k, v in variables.items() if k not in ("products", "product")}
                 context = f"{turn.message} {json.dumps(said, ensure_ascii=False, default=str)}"
@@ -135,34 +163,27 @@ class ModelCalls:
                 problem = f"the model is unavailable ({short(exc)})"
             record.error = problem
             record.result = f"{len(text)} chars" if not problem else None
-        if problem is None:
-            return Reply(text=text, used_model=True)
-        turn.notes.append(f"{problem}; showing the fast-path answer")
-        turn.trace.append(TraceStep(kind="fallback", name="templated_reply", result=problem))
-        if parts:
-            turn.emit("\n\n")
-        turn.emit(templated)
-        return Reply(text=templated, fallback=problem, replaced=bool(parts))
+        if problem is not None:
+            turn.notes.append(f"{problem}; showing the fast-path answer")
+            turn.trace.append(TraceStep(kind="fallback", name="templated_reply", result=problem))
+        return text, problem
 
-    def _stream(self, turn: Turn, messages: list[tuple[str, str]], parts: list[str],
-                record: TraceStep) -> str | None:
-        """Stream the model's reply to the shopper, collecting it in `parts` (and the call's token usage in
-        `record`); the deadline problem, if any."""
+    def _collect(self, turn: Turn, messages: list[tuple[str, str]], parts: list[str], record: TraceStep,
+                 max_tokens: int | None = None) -> str | None:
+        """Collect the model's reply in `parts` (nothing is shown yet; the call's token usage goes to `record`);
+        the deadline problem, if any."""
         model = self.assistant.chat_model
         deadline = time.perf_counter() + self.timeout_s
-        problem = None
-        limit = min(self.reply_tokens, turn.max_tokens) if turn.max_tokens else self.reply_tokens
+        limit = min(max_tokens or self.reply_tokens, self.reply_tokens, turn.max_tokens or self.reply_tokens)
         for chunk in model.stream(messages, max_tokens=limit, temperature=REPLY_TEMPERATURE,
                                   timeout=self.timeout_s):
             record.add_usage(chunk)
             piece = chunk.content if isinstance(chunk.content, str) else ""
             if piece:
                 parts.append(piece)
-                turn.emit(piece)
             if time.perf_counter() > deadline:
-                problem = f"the model was slower than the {self.timeout_s:g} s deadline"
-                break
-        return problem
+                return f"the model was slower than the {self.timeout_s:g} s deadline"
+        return None
 
 
 def _validated(calls: list[dict[str, Any]]) -> tuple[SearchCatalogInput | None, str | None]:

@@ -8,9 +8,10 @@ from typing import Any
 
 from assistant.agent_types import ProductCard, Suggestion
 from assistant.types import SearchFilters
+from tools.text import has_cjk
 
 _RELAXED_ZH = {"price": "价格", "color": "颜色", "brand": "品牌", "category": "类目"}
-_ZH_COLOR = {"black": "黑色", "white": "白色", "red": "红色", "blue": "蓝色", "green": "绿色", "yellow": "黄色",
+ZH_COLOR = {"black": "黑色", "white": "白色", "red": "红色", "blue": "蓝色", "green": "绿色", "yellow": "黄色",
              "pink": "粉色", "purple": "紫色", "grey": "灰色", "gray": "灰色", "brown": "棕色", "orange": "橙色",
              "silver": "银色", "gold": "金色", "navy": "藏青色", "beige": "米色"}
 
@@ -30,12 +31,18 @@ def suggestions_for(cards: list[ProductCard], used: SearchFilters, lang: str) ->
         out.append(price)
     colors = [c.color for c in cards if c.color and c.color not in used.colors]
     for color in dict.fromkeys(colors):
-        message = f"{_ZH_COLOR.get(color, color)}的" if lang == "zh" else f"{color} ones"
+        message = f"{ZH_COLOR.get(color, color)}的" if lang == "zh" else f"{color} ones"
         out.append(Suggestion(label=message, message=message, kind="color"))
     brands = [c.brand for c in cards if c.brand and c.brand not in used.brands]
     for brand in list(dict.fromkeys(brands).keys())[:3]:
-        out.append(Suggestion(label=brand, message=brand, kind="brand"))
-    return out[:8]
+        message = f"{brand}的" if lang == "zh" and not has_cjk(brand) else brand
+        out.append(Suggestion(label=message, message=message, kind="brand"))
+    return [s for s in out if in_language(s.label, lang)][:8]
+
+
+def in_language(text: str, lang: str) -> bool:
+    """Whether a chip reads in the shopper's language: Chinese ones have Chinese, English ones have none."""
+    return has_cjk(text) == (lang == "zh")
 
 
 def _price_chip(cards: list[ProductCard], lang: str) -> Suggestion | None:
@@ -69,3 +76,13 @@ def summary(value: Any) -> str:
 def reason_text(reasons: list[str], lang: str) -> str:
     """The reasons a product is shown, joined for the shopper's language."""
     return ("；" if lang == "zh" else "; ").join(reasons)
+
+
+def category_options(products: list[Any], lang: str) -> list[str]:
+    """The catalog's four commonest categories in the shopper's language (options of a clarifying question)."""
+    counts: dict[str, int] = {}
+    for product in products:
+        category = product.category
+        if category and (has_cjk(category) == (lang == "zh") or lang == "en" and product.currency != "CNY"):
+            counts[category] = counts.get(category, 0) + 1
+    return sorted(counts, key=lambda c: (-counts[c], c))[:4]

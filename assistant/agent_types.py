@@ -116,6 +116,8 @@ class Turn:
         self.correct = True
         self.max_tokens: int | None = None  # a caller's cap on the reply's length, in tokens
         self.lookups: dict[str, Any] = {}  # values read once per turn (the shopper's history profile)
+        self.replay = False  # an earlier message replayed to rebuild a conversation: no model, no reply
+        self.inferred: set[str] = set()  # constraints the rules computed this turn (not said by the shopper)
 
     @contextmanager
     def step(self, kind: str, name: str, args: dict[str, Any] | None = None,

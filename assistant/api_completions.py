@@ -95,6 +95,7 @@ def work(api: Any, plan: Plan, session_id: str, user: str | None, bridge: TokenB
         answer.usage.add_counts(before.prompt_tokens, before.completion_tokens)
         return _counted(api, Outcome(answer=answer), "structured")
     on_token = bridge.put if bridge is not None else None
+    oai.restore_history(api.assistant.agent, api.assistant.sessions, session_id, plan.earlier, user)
     turn = agent_turn(api, plan.text, session_id, user, "openai", on_token, after, plan.cap)
     turn.notes.extend(notes)
     return Outcome(turn=turn, before=before)
@@ -124,20 +125,20 @@ async def openai_turn(api: Any, body: ChatCompletionRequest, header_session: str
     with_usage = bool(body.stream_options and body.stream_options.include_usage)
     if bridge is not None:
         bridge.end_with(future)
-        return StreamingResponse(_chunks(bridge, future, queue_ms, with_usage), media_type="text/event-stream",
-                                 headers=SSE_HEADERS | headers)
+        frames = _chunks(bridge, future, queue_ms, with_usage, plan.cap is not None)
+        return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS | headers)
     outcome = await future
     if outcome.answer is not None:
         result = oai.answer_completion(outcome.answer, oai.completion_id())
     else:
         turn = outcome.turn
         result = oai.completion(ChatResponse.of(turn, queue_ms), oai.completion_id(),
-                                oai.turn_usage(turn, outcome.before), oai.turn_finish(turn))
+                                oai.turn_usage(turn, outcome.before), oai.turn_finish(turn, plan.cap is not None))
     return JSONResponse(result.model_dump(mode="json", exclude_none=False), headers=headers)
 
 
 async def _chunks(bridge: TokenBridge, future: asyncio.Future, queue_ms: float,
-                  with_usage: bool) -> AsyncIterator[bytes]:
+                  with_usage: bool, capped: bool) -> AsyncIterator[bytes]:
     cid, created = oai.completion_id(), int(time.time())
     yield oai.data_frame(oai.chunk(cid, created, {"role": "assistant", "content": ""}, with_usage=with_usage))
     async for text in bridge.tokens():
@@ -154,7 +155,7 @@ async def _chunks(bridge: TokenBridge, future: asyncio.Future, queue_ms: float,
     else:
         turn = outcome.turn
         full = ChatResponse.of(turn, queue_ms).model_dump(mode="json")
-        yield oai.data_frame(oai.chunk(cid, created, {}, oai.turn_finish(turn), {"shopquery": full},
+        yield oai.data_frame(oai.chunk(cid, created, {}, oai.turn_finish(turn, capped), {"shopquery": full},
                                        with_usage=with_usage))
         if with_usage:
             yield oai.data_frame(oai.usage_chunk(cid, created, oai.turn_usage(turn, outcome.before)))

@@ -184,6 +184,17 @@ def alias_session(sessions: Any, session_id: str, alias: str) -> None:
         sessions.save(state.model_copy(update={"session_id": alias}))
 
 
+def restore_history(agent: Any, sessions: Any, session_id: str, exchanges: list[tuple[str, str]],
+                    user: str | None) -> bool:
+    """When the session is not stored but the client sent the earlier messages, rebuild the conversation from
+    them (the user turns replayed through the rules and the search, no model), so the turn is read as a
+    stored session would read it; True when it was rebuilt."""
+    if not any(role == "user" for role, _ in exchanges) or sessions.load(session_id) is not None:
+        return False
+    agent.restore(session_id, exchanges, user)
+    return True
+
+
 def completion_id() -> str:
     """A fresh completion id."""
     return "chatcmpl-" + uuid.uuid4().hex
@@ -204,10 +215,12 @@ def turn_usage(turn: Any, before: Usage | None = None) -> Usage:
     return usage
 
 
-def turn_finish(turn: Any) -> str:
-    """"length" when the model's reply was cut off by the token limit, else "stop"."""
+def turn_finish(turn: Any, capped: bool) -> str:
+    """"length" when the client capped the reply (`max_tokens`) and the model's reply was cut off there, else
+    "stop" (the assistant's own cap on its line of advice is not the client's limit)."""
     steps = [s for s in turn.trace if s.kind == "model" and s.name.startswith("reply:")]
-    return "length" if turn.used_model and steps and steps[-1].finish_reason == "length" else "stop"
+    cut = turn.used_model and steps and steps[-1].finish_reason == "length"
+    return "length" if capped and cut else "stop"
 
 
 def completion(turn: ChatResponse, cid: str, usage: Usage, finish: str = "stop",

@@ -10,6 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.dialogue_constraints import Constraint
+from assistant.dialogue_kind import (
+    Comparative,
+    comparatives_in,
+    product_kind,
+    product_numbers,
+    screen_size_in,
+)
 from assistant.types import Product, SearchFilters
 from tools.colors import color_in_title
 from tools.text import has_cjk
@@ -22,16 +30,21 @@ SERVICE_INTENTS = frozenset({"order_status", "return_refund", "payment_promotion
 MAX_SHOWN = 10
 REFINEMENT_LABELS = {
     "zh": {"cheaper": "更便宜", "pricier": "更高档", "other_color": "换颜色", "other_brand": "换品牌",
-           "similar": "相似款", "more": "更多", "constraints": "按新条件"},
+           "similar": "相似款", "more": "更多", "constraints": "按新条件", "comparative": "按你的比较"},
     "en": {"cheaper": "cheaper", "pricier": "higher end", "other_color": "other colours",
            "other_brand": "other brands", "similar": "similar items", "more": "more results",
-           "constraints": "with your new constraints"},
+           "constraints": "with your new constraints", "comparative": "compared with what was shown"},
 }
 
 _ZH_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _EN_ORD = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
            "fifth": 5, "5th": 5, "last": -1}
 _REF_ZH = re.compile(r"第\s*([一二两三四五六七八九十]|\d{1,2})\s*(?:个|件|款|条|种|双|台|部|只|本|项|号)?|最后[一1]?[个件款]")
+_REF_FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|four|2|3|4)\b|前\s*([两二三四234])\s*[个件款台部只双条]?|"
+                          r"\b(?:these|those|the) (two|three)\b|\bboth\b|这两[个件款台部只双条]|两[个件款台部只双条]都", re.I)
+_N_WORDS = {"two": 2, "three": 3, "four": 4, "两": 2, "二": 2, "三": 3, "四": 4}
+_GREETING = re.compile(r"^\W*(?:hi|hello|hey|thanks|thank you|thx|bye|goodbye|ok|okay|cool|great|你好|您好|嗨|哈喽|谢谢|"
+                       r"多谢|再见|拜拜|好的|好|嗯|哦)\W*(?:there|you|a lot|so much)?\W*$", re.I)
 _REF_EN = re.compile(r"\b(first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th|last)\b(?!\s+(?:time|name))"
                      r"|#\s*(\d{1,2})\b|\b(?:number|no\.|item|product|option)\s*(\d{1,2})\b", re.I)
 _CHEAPER = re.compile(r"便宜|实惠|低一点|低点|省钱|太贵|贵了|预算低|cheaper|less expensive|lower price|too expensive|"
@@ -60,6 +73,10 @@ class SearchState(BaseModel):
     """What the conversation is currently searching for."""
 
     text: str = Field(default="", description="the free-text product query")
+    kind: str | None = Field(default=None, description="the kind of product the shopper named (Keyboard, 跑步鞋)")
+    size: str | None = Field(default=None, description="a clothing/shoe size the shopper asked for (42, XL)")
+    screen_in: float | None = Field(default=None, description="a screen size the shopper asked for, in inches")
+    comparatives: list[Comparative] = Field(default_factory=list, description="lighter, bigger screen, …")
     filters: SearchFilters = Field(default_factory=SearchFilters)
     boost_categories: list[str] = Field(default_factory=list)
     exclude_ids: list[str] = Field(default_factory=list, description="products not to show again")
@@ -74,6 +91,14 @@ class SessionState(BaseModel):
     turns: list[dict[str, str]] = Field(default_factory=list, description="recent user/assistant messages")
     search: SearchState | None = None
     shown: list[Product] = Field(default_factory=list, description="products of the last answer, in order")
+    turn_no: int = Field(default=0, description="user turns so far")
+    constraints: list[Constraint] = Field(default_factory=list, description="the current search's constraints, "
+                                                                          "each with the turn it came from")
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of product the current search is for."""
+        return self.search.kind if self.search is not None else None
 
     def remember(self, role: str, content: str, keep: int = 8) -> None:
         """Append a message to the short conversation memory."""
@@ -98,6 +123,27 @@ def language_of(text: str) -> Lang:
     return "zh" if has_cjk(text) else "en"
 
 
+_ONLY = re.compile(r"^\s*(?:only|just|only the|只要|只看|仅限?)\s*", re.I)
+
+
+def without_only(text: str) -> str:
+    """A follow-up without its leading "only"/"just"/"只要" (which names no product or brand: ONLY is a brand)."""
+    stripped = _ONLY.sub("", text, count=1)
+    return stripped if stripped.strip() else text
+
+
+def language_for(text: str, previous: Lang | None) -> Lang:
+    """The shopper's language after a message: Chinese when it has Chinese; English when it has an English word
+    of three letters or more (two after Chinese turns: a lone "adidas" is a brand); otherwise (a size, a number,
+    "XL") the language so far."""
+    if has_cjk(text):
+        return "zh"
+    words = len(re.findall(r"[A-Za-z]{3,}", text))
+    if previous is None or words >= (2 if previous == "zh" else 1):
+        return "en"
+    return previous
+
+
 def references(text: str, shown: list[Product]) -> list[Product]:
     """Products of the last answer the message points at ("第二件", "the 2nd one", "#3", "the last one")."""
     if not shown:
@@ -112,6 +158,10 @@ def references(text: str, shown: list[Product]) -> list[Product]:
     for m in _REF_EN.finditer(text):
         word, hash_num, num = m.groups()
         positions.append(_EN_ORD[word.lower()] if word else int(hash_num or num))
+    for m in _REF_FIRST_N.finditer(text):
+        word = next((g for g in m.groups() if g), None)
+        count = 2 if word is None else int(word) if word.isdigit() else _N_WORDS.get(word.lower(), 2)
+        positions.extend(range(1, count + 1))
     out: list[Product] = []
     for pos in positions:
         index = len(shown) - 1 if pos == -1 else pos - 1
@@ -123,7 +173,12 @@ def references(text: str, shown: list[Product]) -> list[Product]:
 def is_refinement(text: str) -> bool:
     """True when a message reads as a change to the current search ("cheaper", "换个颜色", "more like this")."""
     return any(p.search(text) for p in (_CHEAPER, _PRICIER, _OTHER_COLOR, _OTHER_BRAND, _SIMILAR)) or bool(
-        _MORE.search(text.strip()))
+        _MORE.search(text.strip())) or bool(comparatives_in(text))
+
+
+def is_greeting(text: str) -> bool:
+    """A greeting or thanks and nothing else ("hi", "谢谢")."""
+    return bool(_GREETING.match(text.strip()))
 
 
 def is_vague(text: str, parsed: Any) -> bool:
@@ -157,22 +212,40 @@ def _with_parsed(state: SearchState, parsed: Any) -> SearchState:
         update["price_min"], update["price_max"] = got.price_min, got.price_max
     if parsed.currency:
         update["currency"] = parsed.currency
+    extra_state: dict[str, Any] = {}
+    if getattr(parsed, "size", None):
+        extra_state["size"] = parsed.size
     for key in ("exclude_colors", "exclude_brands"):
         extra = getattr(got, key)
         if extra:
             update[key] = sorted({*getattr(state.filters, key), *extra})
     filters = state.filters.model_copy(update=update)
-    return state.model_copy(update={"filters": filters})
+    return state.model_copy(update={"filters": filters, **extra_state})
 
 
 def new_search(text: str, parsed: Any) -> SearchState:
-    """A fresh search for a message: its free text, its filters, its category as a boost."""
+    """A fresh search for a message: its free text, its kind of product, its filters, its category as a boost,
+    a size or screen size it states."""
+    kind = product_kind(parsed, text)
+    screen = screen_size_in(text)
     if parsed is None:
-        return SearchState(text=text)
+        return SearchState(text=text, kind=kind, screen_in=screen)
     filters = parsed.to_filters()
     boost = filters.categories
     filters = filters.model_copy(update={"categories": [], "currency": parsed.currency})
-    return SearchState(text=(parsed.rest.strip() or text), filters=filters, boost_categories=boost)
+    return SearchState(text=(parsed.rest.strip() or text), filters=filters, boost_categories=boost, kind=kind,
+                       size=parsed.size, screen_in=screen)
+
+
+def _comparatives(text: str, shown: list[Product]) -> list[Comparative]:
+    """The comparatives of a message, each bounded by the median of what was shown (no bound when nothing
+    shown has that number: the search then prefers the products that have it, lowest or highest first)."""
+    out = []
+    for comp in comparatives_in(text):
+        values = [v for v in (product_numbers(p).get(comp.field) for p in shown) if v is not None]
+        bound = statistics.median(values) if values else None
+        out.append(comp.model_copy(update={"bound": bound}))
+    return out
 
 
 def interpret(state: SessionState, text: str, parsed: Any, intent: str | None, unsure: bool = False) -> Action:
@@ -199,6 +272,8 @@ def interpret(state: SessionState, text: str, parsed: Any, intent: str | None, u
     if intent in SERVICE_INTENTS:
         return Action(kind="service")
     no_slots = parsed is None or parsed.is_empty()
+    if current is not None and intent == "chitchat" and not is_greeting(text) and _content_words(text) <= 4:
+        intent = None  # a short message during a search is read against the search, not as small talk
     if intent == "chitchat" and no_slots:
         return Action(kind="smalltalk")
     if intent == "out_of_scope" and no_slots:
@@ -256,7 +331,15 @@ def _follow_up(state: SessionState, current: SearchState, text: str, parsed: Any
     if _MORE.search(text.strip()):
         changes.append("more")
         search.exclude_ids = sorted({*search.exclude_ids, *(p.id for p in state.shown)})
-    names_new_product = parsed is not None and (parsed.category or _content_words(parsed.rest) >= 2)
+    comparatives = _comparatives(text, [base] if base is not None else state.shown)
+    if comparatives:
+        changes.append("comparative")
+        fields = {c.field for c in comparatives}
+        search.comparatives = [*(c for c in search.comparatives if c.field not in fields), *comparatives]
+    same_kind = parsed is not None and parsed.category and current.kind and (
+        parsed.category.lower() == current.kind.lower())
+    names_new_product = parsed is not None and not same_kind and (
+        parsed.category or _content_words(_without_comparatives(parsed.rest)) >= 2)
     if parsed is not None and not parsed.is_empty() and not (names_new_product and not changes):
         search = _with_parsed(search, parsed)
         changes.append("constraints")
@@ -266,12 +349,20 @@ def _follow_up(state: SessionState, current: SearchState, text: str, parsed: Any
     if refs:
         return Action(kind="product_info", product_ids=[p.id for p in refs], follow_up=True)
     rest = (parsed.rest if parsed is not None else text).strip()
-    if (parsed is not None and parsed.category) or _content_words(rest) > 4 or is_vague(text, parsed):
+    if (parsed is not None and parsed.category and not same_kind) or _content_words(rest) > 4 or is_vague(
+            text, parsed):
         return None
     # a short follow-up the rules cannot read ("适合跑步穿的那种", "for running"): by default it adds to the
     # current search's words; the model is asked what it means when one is available
     search.text = f"{search.text} {rest}".strip()
     return Action(kind="search", search=search, follow_up=True, certain=False, refinements=["constraints"])
+
+
+def _without_comparatives(text: str) -> str:
+    """The text with comparative words ("lighter", "bigger screen", "only") taken out."""
+    for comp in comparatives_in(text):
+        text = text.replace(comp.words, " ")
+    return re.sub(r"\b(?:only|just|one|ones)\b|只要|只看", " ", text, flags=re.I)
 
 
 def _content_words(text: str) -> int:

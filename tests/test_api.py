@@ -162,7 +162,7 @@ def test_chat_streams_tokens_then_the_turn(build):
     assert kinds[-1] == "turn" and set(kinds[:-1]) == {"token"} and len(kinds) > 2
     tokens = "".join(json.loads(d)["text"] for e, d in events if e == "token")
     turn = json.loads(events[-1][1])
-    assert tokens == turn["reply"] == "推荐 1. 蓝色条纹T恤，39元。"
+    assert tokens == turn["reply"] and turn["reply"].endswith("\n推荐 1. 蓝色条纹T恤，39元。")
     assert turn["used_model"] and turn["fallback"] is None and turn["products"]
     assert turn["session_id"] == r.headers["x-session-id"]
 
@@ -241,7 +241,7 @@ def test_chat_completion_streams_chunks_and_done(build):
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     last = chunks[-1]
     assert last["choices"][0]["finish_reason"] == "stop" and last["choices"][0]["delta"] == {}
-    assert text == last["shopquery"]["reply"] == "Logitech M185 wireless mouse, 19.99 USD."
+    assert text == last["shopquery"]["reply"] and text.endswith("\nLogitech M185 wireless mouse, 19.99 USD.")
     assert last["shopquery"]["products"]
 
 
@@ -266,9 +266,23 @@ def test_a_replayed_conversation_finds_its_session(client):
     second = _ask(client, [*history, {"role": "user", "content": "cheaper please"}]).json()["shopquery"]
     assert second["refinements"] == ["cheaper"]
     assert all(p["price"] < sorted(s["price"] for s in shown)[len(shown) // 2] for p in second["products"])
+    # a history this server never answered is rebuilt from its user turns: the same reading, a new session
     other = [{"role": "user", "content": "wireless mouse"}, {"role": "assistant", "content": "something else"},
              {"role": "user", "content": "cheaper please"}]
-    assert _ask(client, other).json()["shopquery"]["refinements"] == []
+    rebuilt = _ask(client, other).json()["shopquery"]
+    assert rebuilt["refinements"] == ["cheaper"] and rebuilt["products"] == second["products"]
+    assert rebuilt["session_id"] != second["session_id"]
+
+
+def test_history_in_messages_answers_as_a_session_does(client):
+    first = client.post("/v1/chat", json={"message": "wireless mouse"}).json()
+    by_session = client.post("/v1/chat", json={"message": "only logitech", "session_id": first["session_id"]}).json()
+    messages = [{"role": "user", "content": "wireless mouse"}, {"role": "assistant", "content": "Some mice."},
+                {"role": "user", "content": "only logitech"}]
+    by_history = _ask(client, messages).json()["shopquery"]
+    assert [p["id"] for p in by_history["products"]] == [p["id"] for p in by_session["products"]]
+    assert {p["id"] for p in by_history["products"]} == {"m1", "m2"}  # Logitech mice, not the Logitech keyboard
+    assert by_history["reply"] == by_session["reply"]
 
 
 @pytest.mark.parametrize("messages, extra, status, needle", [

@@ -9,12 +9,25 @@
 - reply_language: zh or en
 - reply_contains_any: the reply contains at least one of these strings
 - reply_not_contains: the reply contains none of these strings (case-insensitive)
+- action: what the last turn did (search, compare, product_info, clarify, service, smalltalk)
+- kind_pattern / not_kind_pattern: a regex that every product's title or category must match / none may match
+  (the kind of product the shopper named, e.g. a keyboard and not a keyboard cover)
+- field_below_previous / field_above_previous: a product field (weight_g, screen_size_in, storage_gb, price)
+  that every product must have, below (above) the median of the previous turn's products' values
+- reply_grounded: the reply passes the reply checks against the shown products (no price, claim or language
+  that the product data and the conversation do not give)
+- suggestions_language: every chip is in this language (zh: has Chinese, en: none)
+
+A case with `"via": "messages"` plays the earlier user turns as history sent with the last message (as an
+OpenAI-compatible client does): the agent rebuilds the conversation from them without a stored session.
 
 Metrics: pass rate (and per check), tool-call validity (model-written calls whose arguments validated), fallback
 rate, answered rate (products, a clarifying question or an answer), latency per turn and to the first token."""
 
 from __future__ import annotations
 
+import re
+import statistics
 import time
 from typing import Any, Literal
 
@@ -47,6 +60,7 @@ class ProductConstraints(BaseModel):
     price_min: float | None = None
     price_max: float | None = None
     category_contains: str | None = None
+    exclude_brand: str | None = None
 
 
 class Expect(BaseModel):
@@ -62,6 +76,13 @@ class Expect(BaseModel):
     reply_language: Literal["zh", "en"] | None = None
     reply_contains_any: list[str] = Field(default_factory=list)
     reply_not_contains: list[str] = Field(default_factory=list)
+    action: str | None = None
+    kind_pattern: str | None = None
+    not_kind_pattern: str | None = None
+    field_below_previous: str | None = None
+    field_above_previous: str | None = None
+    reply_grounded: bool = False
+    suggestions_language: Literal["zh", "en"] | None = None
 
 
 class Case(BaseModel):
@@ -71,6 +92,7 @@ class Case(BaseModel):
     messages: list[Message] = Field(min_length=1)
     user_id: str | None = None
     expect: Expect = Field(default_factory=Expect)
+    via: Literal["session", "messages"] = "session"
 
 
 def product_problem(card: Any, rule: ProductConstraints) -> str | None:
@@ -91,7 +113,59 @@ def product_problem(card: Any, rule: ProductConstraints) -> str | None:
         needle = rule.category_contains.lower()
         if needle not in (card.category or "").lower() and needle not in card.title.lower():
             return f"{card.id} category {card.category} lacks {rule.category_contains!r}"
+    if rule.exclude_brand and rule.exclude_brand.lower() in f"{card.brand or ''} {card.title}".lower():
+        return f"{card.id} is {rule.exclude_brand}"
     return None
+
+
+def _kind_checks(turn: Any, expect: Expect) -> dict[str, str | None]:
+    """The kind of product: every title/category matches the pattern, none the accessory pattern."""
+    out: dict[str, str | None] = {}
+    if expect.kind_pattern:
+        wanted = re.compile(expect.kind_pattern, re.I)
+        off = [c.id for c in turn.products if not wanted.search(f"{c.title} {c.category or ''}")]
+        out["kind"] = f"not of the kind: {off[:3]}" if off else (None if turn.products else "no products")
+    if expect.not_kind_pattern:
+        banned = re.compile(expect.not_kind_pattern, re.I)
+        off = [c.id for c in turn.products if banned.search(f"{c.title} {c.category or ''}")]
+        out["not_kind"] = f"accessories or other kinds: {off[:3]}" if off else None
+    return out
+
+
+def field_value(card: Any, name: str) -> float | None:
+    """A product's number for a comparative check: price, or a numeric attribute."""
+    value = card.price if name == "price" else (card.attributes or {}).get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _comparative_checks(turn: Any, previous: Any, expect: Expect) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for key, name, below in (("field_below_previous", expect.field_below_previous, True),
+                             ("field_above_previous", expect.field_above_previous, False)):
+        if not name:
+            continue
+        before = [v for v in (field_value(c, name) for c in (previous.products if previous else [])) if v is not None]
+        if not before:
+            out[key] = f"the previous turn showed no {name}"
+            continue
+        line = statistics.median(before)
+        now = [field_value(c, name) for c in turn.products]
+        bad = [c.id for c, v in zip(turn.products, now, strict=True)
+               if v is None or (v >= line if below else v <= line)]
+        out[key] = (f"{bad[:3]} not {'below' if below else 'above'} {line:g} {name}" if bad else
+                    None if turn.products else "no products")
+    return out
+
+
+def _grounding_check(turn: Any, said: list[str]) -> str | None:
+    """Why the reply is not grounded in the shown products and the conversation (None when it is)."""
+    from assistant.replies import reply_problem
+    from assistant.types import Product
+
+    products = [Product(id=c.id, title=c.title, brand=c.brand, category=c.category, price=c.price,
+                        currency=c.currency, color=c.color) for c in turn.products]
+    context = " ".join([*said, (turn.filters.model_dump_json() if turn.filters else "")])
+    return reply_problem(turn.reply, turn.lang, products, context)
 
 
 def _tool_checks(turn: Any, expect: Expect) -> dict[str, str | None]:
@@ -122,9 +196,18 @@ def _reply_checks(turn: Any, expect: Expect) -> dict[str, str | None]:
     return out
 
 
-def check(turn: Any, expect: Expect) -> dict[str, str | None]:
-    """Each expectation -> None when met, else why not."""
+def check(turn: Any, expect: Expect, previous: Any = None, said: list[str] | None = None) -> dict[str, str | None]:
+    """Each expectation -> None when met, else why not (`previous`: the turn before; `said`: the user turns)."""
     out = _tool_checks(turn, expect)
+    if expect.action:
+        out["action"] = None if turn.action == expect.action else f"action {turn.action} != {expect.action}"
+    out.update(_kind_checks(turn, expect))
+    out.update(_comparative_checks(turn, previous, expect))
+    if expect.reply_grounded:
+        out["reply_grounded"] = _grounding_check(turn, said or [turn.message])
+    if expect.suggestions_language:
+        off = [s.label for s in turn.suggestions if has_cjk(s.label) != (expect.suggestions_language == "zh")]
+        out["suggestions_language"] = f"chips in another language: {off[:3]}" if off else None
     if expect.intent:
         out["intent"] = None if turn.intent == expect.intent else f"intent {turn.intent} != {expect.intent}"
     if expect.min_products is not None:
@@ -145,6 +228,7 @@ class _Tally:
         self.first_ms: list[float] = []
         self.turns = self.fallbacks = self.answered = self.model_turns = 0
         self.calls_valid = self.calls_total = 0
+        self.rewrite_asked = self.rewrite_used = 0
         self.reasons: dict[str, int] = {}
 
     def add(self, turn: Any, ms: float) -> None:
@@ -162,6 +246,9 @@ class _Tally:
         model_calls = [s for s in turn.trace if s.kind == "model" and s.name == "search_catalog"]
         self.calls_total += len(model_calls)
         self.calls_valid += sum(1 for s in model_calls if s.error is None)
+        self.rewrite_asked += bool(model_calls)
+        rejected = any(s.kind == "note" and s.name == "rewrite_rejected" for s in turn.trace)
+        self.rewrite_used += any(s.error is None for s in model_calls) and not rejected
 
 
 def _output(turn: Any) -> dict[str, Any]:
@@ -174,16 +261,33 @@ def _output(turn: Any) -> dict[str, Any]:
     }
 
 
-def _play(agent: Any, case: Case, tally: _Tally) -> Any:
+def _play(agent: Any, case: Case, tally: _Tally) -> tuple[Any, Any]:
+    """Play the user turns; the last turn and the one before it (None when there is none)."""
+    said = [m.content for m in case.messages if m.role == "user"]
+    if not said:
+        raise ValueError("the conversation has no user message")
+    if case.via == "messages":
+        return _play_history(agent, case, said, tally), None
     session = None
-    last = None
-    for message in (m for m in case.messages if m.role == "user"):
+    last = previous = None
+    for text in said:
         start = time.perf_counter()
-        last = agent.respond(message.content, session_id=session, user_id=case.user_id)
+        previous, last = last, agent.respond(text, session_id=session, user_id=case.user_id)
         tally.add(last, (time.perf_counter() - start) * 1000)
         session = last.session_id
-    if last is None:
-        raise ValueError("the conversation has no user message")
+    return last, previous
+
+
+def _play_history(agent: Any, case: Case, said: list[str], tally: _Tally) -> Any:
+    """The last user turn with the earlier ones as history and no stored session (an OpenAI-style client)."""
+    history = [(m.role, m.content) for m in case.messages[:-1] if m.role in ("user", "assistant")]
+    start = time.perf_counter()
+    respond_with = getattr(agent, "respond_with_history", None)
+    if respond_with is not None:
+        last = respond_with(said[-1], history, user_id=case.user_id)
+    else:  # an agent that cannot read history answers the last message alone
+        last = agent.respond(said[-1], user_id=case.user_id)
+    tally.add(last, (time.perf_counter() - start) * 1000)
     return last
 
 
@@ -193,11 +297,11 @@ def run_case(agent: Any, case: Case, index: int, tally: _Tally) -> CaseRecord:
             "expected": case.expect.model_dump(exclude_defaults=True)}
     start = time.perf_counter()
     try:
-        last = _play(agent, case, tally)
+        last, previous = _play(agent, case, tally)
     except Exception as exc:  # noqa: BLE001 - a broken case is recorded and the run goes on
         return CaseRecord(**base, passed=False, error=error_text(exc),
                           latency_ms=round((time.perf_counter() - start) * 1000, 1))
-    results = check(last, case.expect)
+    results = check(last, case.expect, previous, base["input"])
     labels = {"expected": case.expect.intent, "predicted": last.intent} if case.expect.intent else {}
     return CaseRecord(**base, passed=all(p is None for p in results.values()),
                       scores={k: v is None for k, v in results.items()},
@@ -221,6 +325,7 @@ def _metrics(records: list[CaseRecord], tally: _Tally, agent: Any, use_model: bo
         **{f"check_{k}": round(sum(v) / len(v), 3) for k, v in sorted(per_check.items())},
         "tool_call_validity": round(t.calls_valid / t.calls_total, 3) if t.calls_total else None,
         "model_tool_calls": t.calls_total,
+        "model_rewrite_turns": t.rewrite_asked, "model_rewrite_used": t.rewrite_used,
         "fallback_rate": round(t.fallbacks / t.model_turns, 3) if t.model_turns else 0.0,
         "fallback_reasons": dict(sorted(t.reasons.items(), key=lambda kv: -kv[1])),
         "answered_rate": round(t.answered / t.turns, 3) if t.turns else 0.0,

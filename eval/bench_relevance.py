@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.settings import load_settings  # noqa: E402
 from eval.datasets import load_jsonl  # noqa: E402
 from eval.harness import assistant_for_catalog  # noqa: E402
-from eval.relevance import Row, run_row, summary  # noqa: E402
+from eval.relevance import Row, language_settings, run_row, summary  # noqa: E402
 from eval.suites import retrieval  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,25 +30,26 @@ SETS = {
     "zh": ("retrieval_zh_multicpr_dev.jsonl", "catalog_zh_multicpr_plus_taobao.jsonl"),
 }
 PLAIN = {"correct_spelling": False, "parse_attributes": False, "expand_queries": False, "product_kinds": False,
-         "rerank": False, "fusion": "rrf"}
+         "rerank": False, "fusion": "rrf", "classify_intent": False}
 
 
 def rows() -> list[Row]:
     """The benchmark's rows: name, search mode, settings (SHOPQUERY_<NAME> each) and what is fitted."""
-    default_fit = "ranker" if load_settings().rerank else "fusion"
+    rerank = load_settings().rerank
+    fit = "ranker" if rerank else "fusion"
     return [
         Row("plain bm25", "bm25", PLAIN),
         Row("plain dense", "dense", PLAIN),
         Row("plain hybrid (rrf)", "hybrid", PLAIN),
-        Row("score fusion only", "hybrid", {**PLAIN, "fusion": "weighted"}, "fusion"),
-        Row("fast path (default)", "hybrid", {}, default_fit),
-        Row("- spelling", "hybrid", {"correct_spelling": False}, default_fit),
-        Row("- attributes", "hybrid", {"parse_attributes": False}, default_fit),
-        Row("attributes as filters", "hybrid", {"attribute_evidence": False}, default_fit),
-        Row("- product kinds", "hybrid", {"product_kinds": False}, default_fit),
-        Row("- expansion", "hybrid", {"expand_queries": False}, default_fit),
-        Row("- learned ranker", "hybrid", {"rerank": False}, "fusion"),
+        Row("fast path (default)", "hybrid", {}, fit),
+        Row("- learned ranker", "hybrid", {"rerank": False}, "fusion") if rerank else
         Row("+ learned ranker", "hybrid", {"rerank": True}, "ranker"),
+        Row("score fusion only", "hybrid", {**PLAIN, "fusion": "weighted"}, "fusion"),
+        Row("- product kinds", "hybrid", {"product_kinds": False}, fit),
+        Row("- attributes", "hybrid", {"parse_attributes": False}, fit),
+        Row("attributes as filters", "hybrid", {"attribute_evidence": False}, fit),
+        Row("- spelling", "hybrid", {"correct_spelling": False}, fit),
+        Row("- expansion", "hybrid", {"expand_queries": False}, fit),
         Row("rrf fast path (before)", "hybrid", {"fusion": "rrf", "attribute_evidence": False}),
     ]
 
@@ -58,13 +59,14 @@ def run_language(lang: str, data_dir: Path, folds: int, names: list[str] | None,
     data, catalog = (data_dir / f for f in SETS[lang])
     base = load_settings()
     assistant, info = assistant_for_catalog(base, catalog, progress=progress)
-    base = assistant.settings
+    base = language_settings(assistant.settings, lang)
     cases = load_jsonl(data, retrieval.Case).cases
-    out = []
+    out: list[dict] = []
+    cache: dict = {}
     for row in rows():
         if names and row.name not in names:
             continue
-        result = summary(run_row(assistant, base, row, cases, folds), folds)
+        result = summary(run_row(assistant, base, row, cases, folds, cache), folds)
         result["settings"] = {f"SHOPQUERY_{k.upper()}": v for k, v in row.settings.items()}
         result["mode"], result["fitted"] = row.mode, row.fit or "-"
         out.append(result)

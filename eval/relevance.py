@@ -30,6 +30,14 @@ class Row:
     per_query: list[dict[str, float]] = field(default_factory=list)
 
 
+def language_settings(settings: Any, lang: str) -> Any:
+    """Settings whose derived caches (spelling, expansion) are kept per language: the two judged catalogs would
+    otherwise replace each other's cached corrector on every switch."""
+    directory = settings.data_dir / "relevance" / lang
+    directory.mkdir(parents=True, exist_ok=True)
+    return settings.model_copy(update={"data_dir": directory})
+
+
 def configure(assistant: Any, base: Any, overrides: dict[str, Any], model: RankingModel | None = None) -> None:
     """Point the assistant at other stage settings (and a ranking model) without reloading its store."""
     assistant.settings = base.model_copy(update=overrides)
@@ -72,13 +80,25 @@ def score_case(assistant: Any, case: Any, mode: str) -> dict[str, float]:
             "mrr@10": mrr_at(ranked, case.relevant, 10), "ms": ms}
 
 
-def run_row(assistant: Any, base: Any, row: Row, cases: list[Any], folds: int) -> Row:
+def collect_for(assistant: Any, base: Any, settings: dict[str, Any], cases: list[Any],
+                cache: dict[str, list[QueryFeatures]]) -> list[QueryFeatures]:
+    """The features under these settings (expansion, the ranker and intent do not change them, so rows that
+    differ only there share one collection pass)."""
+    plain = {**settings, "rerank": False, "expand_queries": False, "classify_intent": False}
+    key = repr(sorted(plain.items()))
+    if key not in cache:
+        configure(assistant, base, plain)
+        cache[key] = collect(assistant, cases)
+    return cache[key]
+
+
+def run_row(assistant: Any, base: Any, row: Row, cases: list[Any], folds: int,
+            cache: dict[str, list[QueryFeatures]] | None = None) -> Row:
     """Score every query under the row's settings; fitted rows use, for each query, the model of its fold."""
     settings = dict(row.settings)
     models: list[RankingModel] = []
     if row.fit:
-        configure(assistant, base, {**settings, "rerank": False, "expand_queries": False})
-        features = collect(assistant, cases)
+        features = collect_for(assistant, base, settings, cases, {} if cache is None else cache)
         models = fold_models(features, folds, row.fit == "ranker", settings.get("product_kinds", True),
                              settings.get("parse_attributes", True))
     configure(assistant, base, settings)

@@ -226,6 +226,7 @@ class Agent:
     def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> tuple[list[SearchHit],
                                                                                         SearchFilters, list[str]]:
         from assistant.pipeline import search_with_relaxation
+        from tools.product_kind import default_lexicon
 
         k = k or self.k
         args = {"query": search.text, **search.filters.model_dump(exclude_defaults=True),
@@ -237,6 +238,8 @@ class Agent:
                                                          search.boost_categories or None)
             hits = [h for h in hits if h.product.id not in set(search.exclude_ids)]
             record.result = f"{len(hits)} products" + (f"; relaxed {', '.join(relaxed)}" if relaxed else "")
+            kind = default_lexicon().kind_of(search.text or turn.message)
+            record.result += f"; kind {kind}" if kind else ""
         return hits, used, relaxed
 
     def _expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],

@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from assistant.settings import load_settings  # noqa: E402
 from eval.datasets import load_jsonl  # noqa: E402
 from eval.harness import assistant_for_catalog  # noqa: E402
-from eval.relevance import Row, language_settings, run_row, summary  # noqa: E402
+from eval.relevance import Row, collect_for, language_settings, run_row, summary  # noqa: E402
 from eval.suites import retrieval  # noqa: E402
+from eval.train_model import write_language_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()),
@@ -54,7 +55,8 @@ def rows() -> list[Row]:
     ]
 
 
-def run_language(lang: str, data_dir: Path, folds: int, names: list[str] | None, progress: bool) -> dict:
+def run_language(lang: str, data_dir: Path, folds: int, names: list[str] | None, progress: bool,
+                 cold: bool = False, fit_model: Path | None = None) -> dict:
     """Every row on one language's judged queries and catalog."""
     data, catalog = (data_dir / f for f in SETS[lang])
     base = load_settings()
@@ -66,13 +68,17 @@ def run_language(lang: str, data_dir: Path, folds: int, names: list[str] | None,
     for row in rows():
         if names and row.name not in names:
             continue
-        result = summary(run_row(assistant, base, row, cases, folds, cache), folds)
+        result = summary(run_row(assistant, base, row, cases, folds, cache, cold), folds)
         result["settings"] = {f"SHOPQUERY_{k.upper()}": v for k, v in row.settings.items()}
         result["mode"], result["fitted"] = row.mode, row.fit or "-"
         out.append(result)
         if progress:
             print(_line(result), file=sys.stderr, flush=True)
-    return {"lang": lang, "queries": len(cases), "data": str(data), **info, "folds": folds, "rows": out}
+    if fit_model is not None:
+        features = collect_for(assistant, base, {}, cases, cache)
+        write_language_model(fit_model, lang, features, data, SETS[lang][1])
+    return {"lang": lang, "queries": len(cases), "data": str(data), **info, "folds": folds, "cold": cold,
+            "expansion": base.expand_queries, "intent": base.classify_intent, "rows": out}
 
 
 def _line(r: dict) -> str:
@@ -84,7 +90,8 @@ def _line(r: dict) -> str:
 def print_table(result: dict) -> None:
     """One language's table."""
     print(f"\n{result['lang']}: {result['queries']} judged queries, {result['catalog_products']} products, "
-          f"{result['folds']}-fold CV for fitted rows")
+          f"{result['folds']}-fold CV for fitted rows; query embeddings {'cold' if result['cold'] else 'cached'}, "
+          f"expansion {'on' if result['expansion'] else 'off'}, intent {'on' if result['intent'] else 'off'}")
     print(f"{'row':<24}{'nDCG@10':>8}  {'fold range':<13}  {'bootstrap 95%':<13}{'R@100':>9}{'MRR@10':>8}"
           f"{'p50 ms':>8}{'p95 ms':>8}  fitted")
     for r in result["rows"]:
@@ -98,9 +105,14 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=DEV)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rows", nargs="*", help="only these rows (by name)")
+    parser.add_argument("--cold", action="store_true", help="embed every query afresh in every row (latency "
+                        "includes the query embedding); by default each query is embedded once per run")
+    parser.add_argument("--fit-model", type=Path, help="also fit each language on all its queries (the "
+                        "default row's features) and write it into this model file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run_language(lang, args.data_dir, args.folds, args.rows, not args.json) for lang in args.lang]
+    results = [run_language(lang, args.data_dir, args.folds, args.rows, True, args.cold, args.fit_model)
+               for lang in args.lang]
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
     else:

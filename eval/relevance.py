@@ -70,9 +70,10 @@ def fold_models(features: list[QueryFeatures], folds: int, learned: bool, kinds:
     return models
 
 
-def score_case(assistant: Any, case: Any, mode: str) -> dict[str, float]:
-    """Search one judged query (top 100, query embedding not cached) and score it."""
-    assistant.store.clear_query_cache()
+def score_case(assistant: Any, case: Any, mode: str, cold: bool) -> dict[str, float]:
+    """Search one judged query (top 100; with `cold`, its embedding is not cached) and score it."""
+    if cold:
+        assistant.store.clear_query_cache()
     start = time.perf_counter()
     ranked = [h.product.id for h in assistant.analyze(case.query, k=100, mode=mode).products]
     ms = (time.perf_counter() - start) * 1000
@@ -93,7 +94,7 @@ def collect_for(assistant: Any, base: Any, settings: dict[str, Any], cases: list
 
 
 def run_row(assistant: Any, base: Any, row: Row, cases: list[Any], folds: int,
-            cache: dict[str, list[QueryFeatures]] | None = None) -> Row:
+            cache: dict[str, list[QueryFeatures]] | None = None, cold: bool = False) -> Row:
     """Score every query under the row's settings; fitted rows use, for each query, the model of its fold."""
     settings = dict(row.settings)
     models: list[RankingModel] = []
@@ -108,7 +109,7 @@ def run_row(assistant: Any, base: Any, row: Row, cases: list[Any], folds: int,
         fold = fold_of(case.query, folds)
         if models:
             configure(assistant, base, settings, models[fold])
-        row.per_query.append({**score_case(assistant, case, row.mode), "fold": fold})
+        row.per_query.append({**score_case(assistant, case, row.mode, cold), "fold": fold})
     return row
 
 

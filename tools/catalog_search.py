@@ -133,10 +133,10 @@ def ranked_search(store: CatalogStore, query: str, mask: np.ndarray | None, k: i
                   evidence: Evidence | None) -> list[SearchHit]:
     """Hybrid search ordered by the ranking model (score fusion, kind and attribute evidence, learned ranker)."""
     index = store.index
-    ranked = rank_candidates(store, query, mask, evidence or Evidence(), ranking.model, ranking.learned)
+    ranked = rank_candidates(store, query, mask, evidence or Evidence(), ranking.model, ranking.learned, k)
     return [SearchHit(product=index.products[r.row], score=round(r.score, 6), bm25_rank=r.bm25_rank,
                       dense_rank=r.dense_rank, kind=index.kind[r.row] or None, features=r.features)
-            for r in ranked[:k]]
+            for r in ranked]
 
 
 def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | None = None, k: int = 10,

@@ -101,8 +101,8 @@ def bm25_scores(index: Any, text: str) -> np.ndarray:
 
 
 def rank_candidates(store: Any, text: str, mask: np.ndarray | None, evidence: Evidence, model: RankingModel,
-                    learned: bool, depth: int = CANDIDATE_DEPTH) -> list[Ranked]:
-    """Every candidate (best `depth` by BM25 and by cosine, inside the mask), scored and sorted best first."""
+                    learned: bool, k: int, depth: int = CANDIDATE_DEPTH) -> list[Ranked]:
+    """The best `k` candidates (from the best `depth` by BM25 and by cosine, inside the mask), best first."""
     index = store.index
     if not index.products:
         return []
@@ -114,7 +114,7 @@ def rank_candidates(store: Any, text: str, mask: np.ndarray | None, evidence: Ev
     x = feature_matrix(cands, text, evidence, index.title_tokens, index.kind, index.brand, index.color,
                        index.title)
     scores = model.for_query(text).score(x, learned)
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores, kind="stable")[:k]
     return [Ranked(int(cands.rows[j]), float(scores[j]), int(cands.bm25_rank[j]) or None,
                    int(cands.dense_rank[j]) or None, dict(zip(FEATURES, x[j].round(4).tolist(), strict=True)))
             for j in order]

@@ -50,7 +50,11 @@ class RankingModel:
 
     def for_query(self, text: str) -> LanguageModel:
         """The weights for a query's language."""
-        return self.languages.get(language_of(text)) or LanguageModel()
+        return self.for_language(language_of(text))
+
+    def for_language(self, lang: str) -> LanguageModel:
+        """The weights for a language ("en" or "zh"; defaults when not fitted)."""
+        return self.languages.get(lang) or LanguageModel()
 
     @classmethod
     def load(cls, path: Path | None = None) -> RankingModel:

@@ -23,6 +23,7 @@ from tools.ranking_features import FEATURES, Candidates, Evidence, feature_matri
     ("Targus Classic 15.6\" notebook case Black", "notebook case"),
     ("HP Pavilion dv7-1211ea Notebook Silver 43.2 cm", "notebook"),
     ("wireless mouse", "mouse"),
+    ("Targus 17\" Laptop privacy filter", "filter"),
     ("蓝牙耳机", "耳机"),
     ("适用于华为手机的透明手机壳", "手机壳"),
 ])

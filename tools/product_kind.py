@@ -14,6 +14,7 @@ from tools.text import has_cjk, normalize, stem_en
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 MAX_EN_WORDS = 5
+MAX_EN_GAP = 1
 MAX_ZH_CHARS = 8
 # English: what follows these names what the product is for or comes with, not what it is
 _EN_CUT = re.compile(r"\b(?:for|with|compatible|fits|incl|including|under|below|less than)\b|[,(\[;|]| - ")
@@ -61,18 +62,20 @@ class KindLexicon:
         return self._en_kind(text)
 
     def _en_kind(self, text: str) -> str | None:
-        """The last phrase of the first run of adjacent kind phrases, before for/with/a comma (compound heads are
-        on the right: "notebook battery" is a battery, "notebook silver" a notebook)."""
+        """The last phrase of the first run of kind phrases (one other word may stand between two: "laptop
+        privacy filter"), before for/with/a comma: compound heads are on the right, "notebook battery" is a
+        battery, "notebook silver 43.2 cm" a notebook."""
         words = [stem_en(w) for w in _EN_WORD.findall(_EN_CUT.split(text, maxsplit=1)[0])]
-        i, kind = 0, None
+        i, kind, gap = 0, None, 0
         while i < len(words):
             match = self._longest_en(words, i)
             if match is None:
-                if kind is not None:
+                gap += kind is not None
+                if gap > MAX_EN_GAP:
                     break
                 i += 1
                 continue
-            kind, i = self.en[" ".join(words[i:match])], match
+            kind, i, gap = self.en[" ".join(words[i:match])], match, 0
         return kind
 
     def _longest_en(self, words: list[str], start: int) -> int | None:

@@ -15,6 +15,7 @@ from assistant.settings import Settings
 from assistant.types import QueryAnalysis, SearchFilters
 from tools.catalog_search import Mode
 from tools.catalog_store import CatalogStore
+from tools.ranking import RankingModel, RankingOptions
 
 DEMO_CATALOG = Path(__file__).resolve().parent / "data" / "demo_catalog.jsonl"
 
@@ -48,6 +49,13 @@ class Assistant:
         """The catalog store (embedded chromadb by default, a Chroma server by URL)."""
         return CatalogStore(self.settings.catalog_dir, self.embedder, self.settings.collection,
                             self.settings.chroma_url)
+
+    @cached_property
+    def ranking(self) -> RankingOptions | None:
+        """How hybrid search orders candidates (None: reciprocal rank fusion, as the settings ask)."""
+        if self.settings.fusion != "weighted":
+            return None
+        return RankingOptions(RankingModel.load(self.settings.ranking_model), learned=self.settings.rerank)
 
     @cached_property
     def chat_model(self) -> Any:
@@ -186,7 +194,9 @@ class Assistant:
         intent = self.intent_classifier if self.settings.classify_intent else None
         expander = self.expander_for(user_id) if self.settings.expand_queries else None
         analysis = analyze_query(self.store, query, max_chars=self.settings.max_query_chars, k=k, filters=filters,
-                                 mode=mode, parser=parser, corrector=corrector, intent=intent, expander=expander)
+                                 mode=mode, parser=parser, corrector=corrector, intent=intent, expander=expander,
+                                 ranking=self.ranking, evidence=self.settings.attribute_evidence,
+                                 kinds=self.settings.product_kinds)
         analysis.notes.extend(self.degraded_notes())
         return analysis
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,10 +13,13 @@ from assistant.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, St
 from assistant.validation import clean_query
 from tools.catalog_search import Mode, category_mask, search_catalog
 from tools.catalog_store import CatalogStore
+from tools.product_kind import default_lexicon
+from tools.ranking import RankingOptions
+from tools.ranking_features import Evidence
 from tools.text import normalize
 
 if TYPE_CHECKING:
-    from tools.attributes import AttributeParser
+    from tools.attributes import AttributeParser, ParsedAttributes
     from tools.intent import IntentClassifier
     from tools.spelling import Corrector
 
@@ -28,6 +32,10 @@ RELAX_ORDER = (
     ("brand", {"brands": []}),
     ("category", {"categories": []}),
 )
+# the shopper restricts brand or colour to what they name only when they say so
+ONLY = re.compile(r"\bonly\b|\bjust\b|只要|只看|仅限|只买")
+# spans of a query that state constraints (filters) rather than describe the product
+CONSTRAINT_SLOTS = ("price_min", "price_max", "currency", "exclude_colors", "exclude_brands")
 
 
 class Expander(Protocol):
@@ -60,10 +68,12 @@ class Stopwatch:
 
 
 def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int, mode: Mode,
-                           boost: list[str] | None = None) -> tuple[list[SearchHit], SearchFilters, list[str]]:
+                           boost: list[str] | None = None, ranking: RankingOptions | None = None,
+                           evidence: Evidence | None = None) -> tuple[list[SearchHit], SearchFilters, list[str]]:
     """Search under the filters; if nothing matches (or nothing of the category the shopper named, when the
     catalog has that category), drop one kind of filter (in RELAX_ORDER), then more, and say which were dropped."""
-    run = partial(search_catalog, store, text, k=k, mode=mode, boost_categories=boost)
+    run = partial(search_catalog, store, text, k=k, mode=mode, boost_categories=boost, ranking=ranking,
+                  evidence=evidence)
     wanted = category_mask(store.index, boost) if boost else None
     if wanted is not None and not wanted.any():
         wanted = None
@@ -93,12 +103,48 @@ def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilter
     return hits, filters, []
 
 
+def without_constraints(text: str, parsed: ParsedAttributes) -> str:
+    """The query text without the spans that state constraints (price, currency, negated brands and colours)."""
+    for slot in CONSTRAINT_SLOTS:
+        for span in parsed.spans.get(slot, []):
+            text = text.replace(span, " ")
+    return " ".join(text.split())
+
+
+def plan_search(parsed: ParsedAttributes | None, normalized: str, filters: SearchFilters | None, evidence: bool,
+                kinds: bool) -> tuple[str, SearchFilters, list[str], Evidence]:
+    """Text, hard filters, categories to boost and soft evidence for one query. With `evidence`, brand and colour
+    raise matching products and stay in the searched text; only stated constraints (price, negations, only/只要)
+    filter. Without it, every parsed attribute filters and the rest of the text is searched."""
+    kind = default_lexicon().kind_of(normalized) if kinds else None
+    if parsed is None:
+        return normalized, filters or SearchFilters(), [], Evidence(kind=kind)
+    if filters is not None:
+        text = without_constraints(normalized, parsed) if evidence else parsed.rest.strip()
+        return text or normalized, filters, [], Evidence(kind=kind)
+    parsed_filters = parsed.to_filters()
+    # the category the parser read ranks its products first but excludes nothing: catalogs file the same thing
+    # under many names (防晒霜/防晒乳), and a wrong head noun ("printer paper" -> Printer) must not empty the results
+    boost = parsed_filters.categories if kinds else []
+    hard = parsed_filters.model_copy(update={"currency": parsed.currency, "categories": []})
+    if not evidence:
+        return parsed.rest.strip() or normalized, hard, boost, Evidence(kind=kind)
+    soft = Evidence(kind=kind, brands=hard.brands, colors=hard.colors)
+    if not ONLY.search(normalized):
+        hard = hard.model_copy(update={"brands": [], "colors": []})
+    return without_constraints(normalized, parsed) or normalized, hard, boost, soft
+
+
 def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int, k: int = 10,
                   filters: SearchFilters | None = None, mode: Mode = "hybrid",
                   parser: AttributeParser | None = None, corrector: Corrector | None = None,
-                  intent: IntentClassifier | None = None, expander: Expander | None = None) -> QueryAnalysis:
+                  intent: IntentClassifier | None = None, expander: Expander | None = None,
+                  ranking: RankingOptions | None = None, evidence: bool = False,
+                  kinds: bool = True) -> QueryAnalysis:
     """Validate, correct, classify, normalise, parse attributes and search one query (with its verified
-    rewrites, fused, when an expander is given); raises InputError for unusable input."""
+    rewrites, fused, when an expander is given); raises InputError for unusable input. With `evidence`, parsed
+    brand and colour rank matching products first instead of filtering; `ranking` orders hybrid search by the
+    ranking model, with the query's product kind (when `kinds`) as evidence."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
     predicted = watch.run("intent", lambda: intent.predict(query)) if intent is not None else None
@@ -106,17 +152,9 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     searched = fixed.corrected if fixed is not None and fixed.changed else query
     normalized = watch.run("normalize", lambda: normalize(searched))
     parsed = watch.run("attributes", lambda: parser.parse(normalized)) if parser is not None else None
-    boost: list[str] = []
-    if filters is None and parsed is not None:
-        parsed_filters = parsed.to_filters()
-        # the category the parser read ranks its products first but excludes nothing: catalogs file the same
-        # thing under many names (防晒霜/防晒乳), and a wrong head noun ("printer paper" -> Printer) must not empty
-        # the results; stated constraints (price, colour, brand, negations) are hard filters
-        boost = parsed_filters.categories
-        filters = parsed_filters.model_copy(update={"currency": parsed.currency, "categories": []})
-    filters = filters or SearchFilters()
-    text = (parsed.rest.strip() if parsed is not None else "") or normalized
-    hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode, boost))
+    text, filters, boost, soft = plan_search(parsed, normalized, filters, evidence, kinds)
+    hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode, boost,
+                                                                             ranking, soft))
     expansions: list[Rewrite] = []
     if expander is not None and hits and mode == "hybrid":
         hits, expansions = watch.run("expand", lambda: expander.search_expanded(text, hits, used, boost, k))
@@ -125,7 +163,8 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
                              correction=fixed.model_dump() if fixed is not None else None,
                              intent=predicted.model_dump() if predicted is not None else None,
                              timings=watch.timings, relaxed=relaxed, expansions=expansions,
-                             attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None)
+                             attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None,
+                             product_kind=soft.kind)
     if searched != query:
         analysis.notes.append(f"showing results for '{searched}'; search instead for '{query}'")
     if relaxed:

@@ -29,10 +29,13 @@ def print_analysis(analysis: QueryAnalysis) -> None:
     print(f"query: {plain(analysis.query)}")
     for note in analysis.notes:
         print(f"note: {plain(note)}")
+    if analysis.product_kind:
+        print(f"kind: {plain(analysis.product_kind)}")
     for i, hit in enumerate(analysis.products, start=1):
         p = hit.product
         price = f"{p.price:.2f} {p.currency or ''}".strip() if p.price is not None else "-"
-        print(plain(f"{i:>2}. [{p.id}] {p.title[:80]}  | {p.brand or '-'} | {p.category or '-'} | {price}"))
+        kind = hit.kind or p.category or "-"
+        print(plain(f"{i:>2}. [{p.id}] {p.title[:80]}  | {p.brand or '-'} | {kind} | {price}"))
     timings = ", ".join(f"{t.stage} {t.ms:.1f} ms" for t in analysis.timings)
     print(f"timings: {timings} (total {analysis.total_ms:.1f} ms)")
 

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     expansion_log_paths: list[Path] | None = Field(default=None, description="query logs for expansion "
                                                    "(default: the shipped zh and en logs)")
     expansion_log_size: int = Field(default=20_000, ge=0, le=1_000_000, description="queries read per log")
+    fusion: Literal["weighted", "rrf"] = Field(default="weighted", description="hybrid search: scores fused "
+                                               "with a lexical weight per language (weighted) or reciprocal rank")
+    product_kinds: bool = Field(default=True, description="rank products of the kind the query names first")
+    attribute_evidence: bool = Field(default=True, description="parsed brand and colour raise matching products "
+                                     "(off: they filter); price, negations and only/只要 always filter")
+    rerank: bool = Field(default=True, description="order candidates with the learned ranker")
+    ranking_model: Path | None = Field(default=None, description="ranking weights (default: the shipped file)")
     intent_dir: Path | None = Field(default=None, description="intent checkpoint (default: trained by set-up)")
 
     # limits

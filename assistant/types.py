@@ -68,6 +68,9 @@ class SearchHit(BaseModel):
     score: float
     bm25_rank: int | None = None
     dense_rank: int | None = None
+    kind: str | None = Field(default=None, description="the kind of product, as read at ingest")
+    features: dict[str, float] | None = Field(default=None, exclude=True,
+                                              description="the ranking features (not serialised)")
 
 
 class StageTiming(BaseModel):
@@ -101,6 +104,7 @@ class QueryAnalysis(BaseModel):
     intent: dict[str, Any] | None = Field(default=None, description="predicted intent, probability, top3")
     filters: SearchFilters = Field(default_factory=SearchFilters)
     attributes: dict[str, Any] | None = Field(default=None, description="slots parsed from the query")
+    product_kind: str | None = Field(default=None, description="the kind of product the query names")
     relaxed: list[str] = Field(default_factory=list, description="filters dropped because nothing matched")
     products: list[SearchHit] = Field(default_factory=list)
     expansions: list[Rewrite] = Field(default_factory=list, description="verified rewrites searched with the query")

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from assistant.types import SearchFilters, SearchHit
 from tools.catalog_store import CatalogStore, LexicalIndex
 from tools.colors import canonical_color
+from tools.ranking import RankingOptions, rank_candidates
+from tools.ranking_features import Evidence
 from tools.text import normalize, stem_en, tokenize
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -127,13 +129,27 @@ def category_mask(index: LexicalIndex, categories: list[str]) -> np.ndarray:
     return mask
 
 
+def ranked_search(store: CatalogStore, query: str, mask: np.ndarray | None, k: int, ranking: RankingOptions,
+                  evidence: Evidence | None) -> list[SearchHit]:
+    """Hybrid search ordered by the ranking model (score fusion, kind and attribute evidence, learned ranker)."""
+    index = store.index
+    ranked = rank_candidates(store, query, mask, evidence or Evidence(), ranking.model, ranking.learned, k)
+    return [SearchHit(product=index.products[r.row], score=round(r.score, 6), bm25_rank=r.bm25_rank,
+                      dense_rank=r.dense_rank, kind=index.kind[r.row] or None, features=r.features)
+            for r in ranked]
+
+
 def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | None = None, k: int = 10,
-                   mode: Mode = "hybrid", boost_categories: list[str] | None = None) -> list[SearchHit]:
-    """Search the catalog for a query under optional filters; products of `boost_categories` rank higher
-    (a third list in the fusion) without excluding the rest. Returns the top `k` hits, best first."""
+                   mode: Mode = "hybrid", boost_categories: list[str] | None = None,
+                   ranking: RankingOptions | None = None, evidence: Evidence | None = None) -> list[SearchHit]:
+    """Search the catalog for a query under optional filters. Hybrid search with `ranking` orders candidates by
+    the ranking model with the query's `evidence`; without it, by reciprocal rank fusion where products of
+    `boost_categories` rank higher (a third list) without excluding the rest. Returns the top `k`, best first."""
     filters = filters or SearchFilters()
     index = store.index
     mask = filter_mask(index, filters)
+    if mode == "hybrid" and ranking is not None:
+        return ranked_search(store, query, mask, k, ranking, evidence)
     depth = max(DEPTH, k)
     lexical = bm25_rows(index, query, mask, depth) if mode in ("hybrid", "bm25") else []
     dense = dense_rows(store, query, mask, depth) if mode in ("hybrid", "dense") else []
@@ -146,7 +162,7 @@ def search_catalog(store: CatalogStore, query: str, filters: SearchFilters | Non
     fused = fuse(rankings)[:k]
     return [
         SearchHit(product=index.products[row], score=round(score, 6), bm25_rank=lex_rank.get(row),
-                  dense_rank=dense_rank.get(row))
+                  dense_rank=dense_rank.get(row), kind=index.kind[row] or None)
         for row, score in fused
     ]
 

@@ -10,6 +10,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from tools.catalog_degraded import (
     indexed_count,
 )
 from tools.colors import canonical_color, color_in_title
+from tools.product_kind import default_lexicon
 from tools.text import add_words, normalize, tokenize
 
 INDEX_VERSION = 1
@@ -146,6 +148,12 @@ class LexicalIndex:
         self.category_names = sorted(set(self.category.tolist()))
         self.category_cache: dict[frozenset[str], np.ndarray] = {}
         self.currency = np.array([(p.currency or "").upper() for p in products], dtype=object)
+        self.kind = np.array([product_kind(p) or "" for p in products], dtype=object)
+
+    @cached_property
+    def title_tokens(self) -> list[set[str]]:
+        """Each product's title tokens (brand included), for how much of a query a title covers."""
+        return [set(tokenize(f"{p.title} {p.brand or ''}")) for p in self.products]
 
     @classmethod
     def build(cls, products: list[Product], vectors: np.ndarray) -> LexicalIndex:
@@ -186,6 +194,14 @@ class LexicalIndex:
         teach_segmenter(products)
         retriever = bm25s.BM25.load(str(directory / "bm25"), show_progress=False) if products else None
         return cls(products, vectors, retriever), manifest
+
+
+def product_kind(product: Product) -> str | None:
+    """The product's kind: read from its category when that names a known kind, else from its title."""
+    lexicon = default_lexicon()
+    if product.category:
+        return lexicon.kind_of(product.category) or lexicon.kind_of(product.title) or normalize(product.category)
+    return lexicon.kind_of(product.title)
 
 
 def teach_segmenter(products: Iterable[Product]) -> None:

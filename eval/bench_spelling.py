@@ -1,30 +1,38 @@
-"""Benchmark: the shopquery spell corrector against plain symspellpy (`lookup_compound` with its bundled word and
-bigram dictionaries) on the same queries in the same run: accuracy, F1, false corrections and queries/s, with ratios.
-Also reports how long the saved dictionaries take to load and the single-query latency.
+"""Benchmark of the spell corrector on real data, in one run, against plain symspellpy (`lookup_compound` with its
+bundled dictionaries) and pycorrector where it is installed: exact match, correction F1, changed-correct rate
+(correct queries the corrector changed) and p50/p95 ms.
 
-    .venv/bin/python eval/bench_spelling.py --data eval/data/spelling_en_test.jsonl \
-        [--catalog assistant/data/demo_catalog.jsonl] [--cache DIR] [--json]
+Sets: the Home Depot query -> corrected pairs (`relevance_dev`), with the shopquery rows cross-validated by line
+(each fold is corrected by a corrector that learned the other folds' corrected queries as its query log, with
+scorer weights and threshold fitted on the other folds only); real correct queries (the corrected Home Depot sides,
+per fold; the Chorus and Multi-CPR retrieval queries); SIGHAN 2013/14 test sentences (the dev split in
+eval/data); Chinese queries (eval/data zh_query dev: real queries with errors put in, a regression check) and
+ECSpell medical sentences (real errors).
+
+    .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--data FILE.jsonl] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
-import time
 from importlib.resources import files
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
-from eval.datasets import load_jsonl  # noqa: E402
+from eval.spelling_en_fit import base_english, fit, fold_items, pick_threshold, scorer_file  # noqa: E402
 from eval.suites import spelling  # noqa: E402
 from tools.spelling import SpellCorrector, build_default_corrector  # noqa: E402
 
-METRICS = ("accuracy", "correction_f1", "detection_f1", "false_correction_rate", "queries_per_s", "p50_ms", "p95_ms")
+METRICS = ("accuracy", "correction_f1", "false_correction_rate", "p50_ms", "p95_ms")
+EVAL_DATA = ROOT / "eval" / "data"
 
 
 def plain_symspell():
@@ -37,45 +45,131 @@ def plain_symspell():
     return lambda q: sym.lookup_compound(q, max_edit_distance=2)[0].term
 
 
-def load_products(path: Path) -> list:
-    """Products of a catalog file (bad rows skipped)."""
-    return list(read_catalog(path, ReadReport()))
+def pycorrector_baseline():
+    """pycorrector's default Chinese corrector, or None when it cannot run here (not installed, or its kenlm
+    model is not on disk: it is a download)."""
+    try:
+        from pycorrector import Corrector  # type: ignore[import-not-found]
+
+        corrector = Corrector()
+        return lambda q: corrector.correct(q)["target"]
+    except Exception:  # noqa: BLE001 - any failure means the baseline is skipped
+        return None
 
 
-def timed_load(cache: Path) -> float:
-    """Seconds to load saved dictionaries."""
-    start = time.perf_counter()
-    SpellCorrector.load(cache)
-    return time.perf_counter() - start
+def cases_from_pairs(pairs: list[tuple[str, str]]) -> list[spelling.Case]:
+    """Eval cases from (query, expected) pairs."""
+    return [spelling.Case(query=q, expected=e) for q, e in pairs]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The lines of a JSONL file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def ecspell_cases(path: Path) -> list[spelling.Case]:
+    """ECSpell lines: `id<TAB>source<TAB>target`."""
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    return [spelling.Case(query=r[1], expected=r[2]) for r in rows if len(r) == 3 and r[1].strip()]
+
+
+def homedepot_cv(pairs: list[tuple[str, str]], corrector: SpellCorrector, folds: int) -> dict[str, dict]:
+    """shopquery on each Home Depot fold with vocabulary, weights and threshold from the other folds."""
+    parts = fold_items(corrector.english, pairs, folds)
+    typo_runs, correct_runs = [], []
+    for f, (english, _, _) in enumerate(parts):
+        others_t = [it for g, (_, t, _) in enumerate(parts) if g != f for it in t]
+        others_c = [it for g, (_, _, c) in enumerate(parts) if g != f for it in c]
+        weights = fit(others_t + others_c)
+        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, 0.01), "fold")
+        fold = SpellCorrector(english, corrector.chinese)
+        mine = [p for i, p in enumerate(pairs) if i % folds == f]
+        correct = lambda q, c=fold: c.correct(q).corrected  # noqa: E731
+        typo_runs.append(spelling.evaluate(correct, cases_from_pairs(mine)))
+        correct_runs.append(spelling.evaluate(correct, cases_from_pairs([(e, e) for _, e in mine])))
+    return {"homedepot": spread(typo_runs), "homedepot_corrected_sides": spread(correct_runs)}
+
+
+def spread(runs: list[dict]) -> dict:
+    """Mean of each metric over folds, with the fold range as `<metric>_range`."""
+    out = {}
+    for metric in METRICS:
+        values = [r[metric] for r in runs]
+        out[metric] = round(statistics.mean(values), 4)
+        out[metric + "_range"] = [round(min(values), 4), round(max(values), 4)]
+    return out
+
+
+def run_rows(name: str, cases: list[spelling.Case], systems: dict) -> dict[str, dict]:
+    """Every system on one set."""
+    return {system: {k: spelling.evaluate(fn, cases)[k] for k in METRICS} for system, fn in systems.items()
+            if fn is not None}
 
 
 def main() -> int:
-    """Run both correctors on the dataset and print the comparison."""
+    """Run every system on every set and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--catalog", type=Path, default=DEMO_CATALOG)
-    parser.add_argument("--cache", type=Path, default=None, help="data dir for the built dictionaries")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--data", type=Path, action="append", default=[],
+                        help="also run symspellpy and shopquery on this {query, expected} JSONL file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cases = load_jsonl(args.data, spelling.Case).cases
-    data_dir = args.cache or Path(tempfile.mkdtemp(prefix="bench-spelling-"))
-    corrector = build_default_corrector(load_products(args.catalog), data_dir)
-    load_s = timed_load(data_dir / "spelling")
-    results = {
-        "symspellpy": spelling.evaluate(plain_symspell(), cases),
-        "shopquery": spelling.evaluate(lambda q: corrector.correct(q).corrected, cases),
+    dev = args.data_dir / "relevance_dev"
+    products = list(read_catalog(args.catalog, ReadReport()))
+    shop = build_default_corrector(products, Path(tempfile.mkdtemp(prefix="bench-spelling-")))
+    shop_fn = lambda q: shop.correct(q).corrected  # noqa: E731
+    symspell, pyc = plain_symspell(), pycorrector_baseline()
+    pairs = [(r["query"], r["expected"]) for r in read_jsonl(dev / "spelling_en_homedepot_dev.jsonl")]
+    results: dict[str, dict] = {}
+    results["homedepot"] = run_rows("homedepot", cases_from_pairs(pairs),
+                                    {"symspellpy": symspell, "shopquery (scorer fitted on all lines)": shop_fn})
+    cv = homedepot_cv(pairs, SpellCorrector(base_english(products), shop.chinese), args.folds)
+    results["homedepot"][f"shopquery ({args.folds}-fold cv)"] = cv["homedepot"]
+    results["no-change en: homedepot corrected sides"] = {f"shopquery ({args.folds}-fold cv)":
+                                                         cv["homedepot_corrected_sides"]}
+    chorus = [(r["query"], r["query"]) for r in read_jsonl(dev / "retrieval_en_chorus_dev.jsonl")]
+    results["no-change en: chorus queries"] = run_rows("chorus", cases_from_pairs(chorus),
+                                                       {"symspellpy": symspell, "shopquery": shop_fn})
+    zh_sets = {
+        "no-change zh: multicpr retrieval queries": cases_from_pairs(
+            [(r["query"], r["query"]) for r in read_jsonl(dev / "retrieval_zh_multicpr_dev.jsonl")]),
+        "zh sighan 13/14 dev sentences": [spelling.Case(**r) for r in read_jsonl(EVAL_DATA /
+                                                                                "spelling_zh_sighan_dev.jsonl")],
+        "zh queries dev (errors put in)": [spelling.Case(**r) for r in read_jsonl(EVAL_DATA /
+                                                                                  "spelling_zh_query_dev.jsonl")],
+        "zh ecspell med (real errors)": ecspell_cases(args.data_dir / "spelling_zh" / "ecspell" / "Data" /
+                                                      "domains_data" / "med.test"),
     }
-    results["info"] = {"data": str(args.data), "queries": len(cases), "load_s": round(load_s, 2)}
+    for name, cases in zh_sets.items():
+        results[name] = run_rows(name, cases, {"pycorrector": pyc, "shopquery": shop_fn})
+    for path in args.data:
+        results[str(path)] = run_rows(str(path), [spelling.Case(**r) for r in read_jsonl(path)],
+                                      {"symspellpy": symspell, "pycorrector": pyc, "shopquery": shop_fn})
+    results["info"] = {"pycorrector": "ran" if pyc else "skipped: not installed or its kenlm model is not on "
+                       "disk (a download)", "catalog": str(args.catalog)}
     if args.json:
         print(json.dumps(results, ensure_ascii=False))
         return 0
-    print(f"{len(cases)} queries from {args.data}; dictionaries load in {load_s:.2f} s")
-    print(f"{'metric':<24}{'symspellpy':>12}{'shopquery':>12}{'ratio':>8}")
-    for metric in METRICS:
-        base, ours = results["symspellpy"][metric], results["shopquery"][metric]
-        ratio = f"{ours / base:8.2f}" if base else f"{'-':>8}"
-        print(f"{metric:<24}{base:>12.4g}{ours:>12.4g}{ratio}")
+    print_table(results)
     return 0
+
+
+def print_table(results: dict[str, dict]) -> None:
+    """One block per set, one line per system."""
+    for name, rows in results.items():
+        if name == "info":
+            continue
+        print(f"\n{name}")
+        print(f"  {'system':<40}{'exact':>8}{'corr F1':>9}{'changed':>9}{'p50 ms':>8}{'p95 ms':>8}")
+        for system, m in rows.items():
+            line = "".join(f"{m[k]:>{w}.3f}" for k, w in zip(METRICS, (8, 9, 9, 8, 8), strict=True))
+            print(f"  {system:<40}{line}")
+            if "accuracy_range" in m:
+                ranges = [f"{m[k + '_range'][0]:.3f}-{m[k + '_range'][1]:.3f}" for k in METRICS]
+                print(f"  {'  fold range (min-max)':<40}" + " ".join(ranges))
+    print("\npycorrector:", results["info"]["pycorrector"])
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ import json
 import marshal
 import math
 import pickle
-import re
 import shutil
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +22,13 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from assistant.types import Product
+from tools.hanzi import to_simplified
 from tools.spelling_en import EnglishCorrector, EnParams, general_bigram_counts, general_word_counts
 from tools.spelling_zh import ChineseCorrector, ZhParams
 from tools.spelling_zh_tables import CJK_RUN, RESOURCES, ZhTables
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MAX_QUERY_CHARS = 512
-QUERY_LOG_BOOST = 200_000.0
 MIN_LOG_COUNT = 3
 TERMS_FILE = "spelling_terms.json"
 TAUGHT_KEYS = ("terms", "protected", "query_logs")
@@ -41,14 +39,18 @@ class Edit(BaseModel):
 
     source: str = Field(description="the text as typed")
     target: str = Field(description="what it was changed to")
-    position: int = Field(ge=0, description="character offset of `source` in the original query")
+    position: int = Field(ge=0, description="character offset of `source` in the query (as normalised)")
     reason: str = Field(description="spelling | segmentation | join | pinyin | shape")
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0,
+                              description="how likely this edit is right (English: a calibrated probability)")
 
 
 class CorrectedQuery(BaseModel):
     """The corrector's answer: the query before and after, each edit, and how sure the corrector is (0..1)."""
 
     original: str
+    normalized: str | None = Field(default=None, description="the query with traditional Chinese characters made "
+                                   "simplified, when that changed it: a normalisation, not an edit")
     corrected: str
     edits: list[Edit] = Field(default_factory=list)
     confidence: float = Field(ge=0.0, le=1.0)
@@ -145,10 +147,7 @@ class SpellCorrector:
         """Add a query log: English words seen in at least MIN_LOG_COUNT queries become known (rarer ones may be
         typos), and its Chinese text feeds the n-gram counts."""
         batch = list(queries)
-        counts = Counter(t for q in batch for t in set(re.findall(r"[a-z]{2,}", q.lower())))
-        for word, count in counts.items():
-            if count >= MIN_LOG_COUNT:
-                self.english.add_terms([word], boost=QUERY_LOG_BOOST * count)
+        self.english.learn_queries(batch, MIN_LOG_COUNT)
         self.chinese.tables.add_text(batch, weight=2)
         if refresh:
             self.refresh()
@@ -163,7 +162,6 @@ class SpellCorrector:
 
     def refresh(self) -> None:
         """Recompute totals and indexes after the dictionaries changed."""
-        self.english.total = float(sum(self.english.symspell.words.values())) or 1.0
         self.chinese.refresh()
 
     # -- correcting -----------------------------------------------------------------------------------------------
@@ -178,14 +176,17 @@ class SpellCorrector:
         if len(query) > MAX_QUERY_CHARS:
             return CorrectedQuery(original=query, corrected=query, confidence=0.5,
                                   note=f"longer than {MAX_QUERY_CHARS} characters: not checked")
-        en_fixes, en_miss = self.english.correct(query, mixed=CJK_RUN.search(query) is not None)
+        text = _simplified(query)
+        en_fixes, en_miss = self.english.correct(text, mixed=CJK_RUN.search(text) is not None)
         # The Chinese runs are scored in the text as the English edits leave it, so that correcting the output
         # again finds the same context (its length picks the query or the sentence weights) and changes nothing.
-        zh_fixes, zh_miss = self.chinese.correct(_apply(query, en_fixes))
-        fixes = sorted(en_fixes + _shift_back(zh_fixes, en_fixes))
-        return CorrectedQuery(original=query, corrected=_apply(query, fixes),
-                              edits=[Edit(source=f[1], target=f[2], position=f[0], reason=f[3]) for f in fixes],
-                              confidence=_confidence(fixes, max(en_miss, zh_miss)))
+        zh_fixes, zh_miss = self.chinese.correct(_apply(text, en_fixes))
+        zh_fixes = [(*f[:4], round(_sigmoid(f[4] / 2 + 1), 4)) for f in _shift_back(zh_fixes, en_fixes)]
+        fixes = sorted(en_fixes + zh_fixes)
+        edits = [Edit(source=f[1], target=f[2], position=f[0], reason=f[3], confidence=f[4]) for f in fixes]
+        return CorrectedQuery(original=query, normalized=text if text != query else None,
+                              corrected=_apply(text, fixes), edits=edits,
+                              confidence=_confidence(fixes, en_miss, zh_miss))
 
     # -- persistence ----------------------------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -195,7 +196,7 @@ class SpellCorrector:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.english.symspell.save_pickle(str(tmp / "en_symspell.pkl"), compressed=False)
-        en_state = {"bigrams": self.english.bigrams, "protected": self.english.protected,
+        en_state = {"model": self.english.model, "protected": self.english.protected,
                     "params": self.english.params, "learned": self.english.learned}
         with (tmp / "en_state.pkl").open("wb") as fh:
             pickle.dump(en_state, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -222,11 +223,19 @@ class SpellCorrector:
             symspell.load_pickle(str(directory / "en_symspell.pkl"), compressed=False)
             en_state = _unpickle(directory / "en_state.pkl")
             zh_state = marshal.loads((directory / "zh_state.marshal").read_bytes())
-            english = EnglishCorrector(symspell, en_state["bigrams"], en_state["protected"], en_state["params"],
+            english = EnglishCorrector(symspell, en_state["model"], en_state["protected"], en_state["params"],
                                        en_state["learned"])
             chinese = ChineseCorrector(ZhTables(**zh_state["tables"]), ZhParams(**zh_state["params"]),
                                        zh_state["index"])
         return cls(english, chinese, manifest.get("fingerprint", ""))
+
+
+def _simplified(text: str) -> str:
+    """Traditional Chinese characters made simplified; text the converter cannot take (lone surrogates) as is."""
+    try:
+        return to_simplified(text)
+    except UnicodeError:
+        return text
 
 
 def _unpickle(path: Path) -> dict[str, Any]:
@@ -256,14 +265,13 @@ def _shift_back(fixes: list[tuple[int, str, str, str, float]],
     return out
 
 
-def _confidence(fixes: list[tuple[int, str, str, str, float]], near_miss: float) -> float:
-    """How sure the corrector is of its output: the weakest edit's margin, or how far the nearest rejected
-    edit was from being made."""
+def _confidence(fixes: list[tuple[int, str, str, str, float]], en_miss: float, zh_miss: float) -> float:
+    """How sure the corrector is of its output: the weakest edit's confidence, or else how far the nearest
+    rejected edit was from being made (English: its probability; Chinese: its margin)."""
     if fixes:
-        return round(min(_sigmoid(f[4] / 2 + 1) for f in fixes), 4)
-    if near_miss == -math.inf:
-        return 1.0
-    return round(1.0 - _sigmoid(near_miss / 2 - 1), 4)
+        return round(min(f[4] for f in fixes), 4)
+    zh = 1.0 if zh_miss == -math.inf else 1.0 - _sigmoid(zh_miss / 2 - 1)
+    return round(min(1.0 - en_miss, zh), 4)
 
 
 def catalog_fingerprint(products: Iterable[Product]) -> str:

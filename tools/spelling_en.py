@@ -4,12 +4,22 @@ numbers, sizes, model numbers, SKUs and protected terms are never changed."""
 
 from __future__ import annotations
 
-import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
+
+from tools.spelling_en_lm import (
+    KNOWN_DOMAIN,
+    WordModel,
+    features,
+    general_zipf,
+    probability,
+    shipped_scorer,
+    with_rivals,
+)
 
 TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.\-_/+'][A-Za-z0-9]+)*")
 SIZE = re.compile(r"^(?:x{0,4}[sml]|[0-9]*x{1,4}l|xxs|one ?size)$")
@@ -18,26 +28,20 @@ VOWELS = set("aeiouy")
 GENERAL_WORDS = "frequency_dictionary_en_82_765.txt"
 GENERAL_BIGRAMS = "frequency_bigramdictionary_en_243_342.txt"
 
-# (position in the original text, source span, target span, reason, margin over the threshold)
+# (position in the original text, source span, target span, reason, score: the edit's probability for English)
 FixTuple = tuple[int, str, str, str, float]
 
 
 @dataclass
 class EnParams:
-    """Weights of the English scorer; tuned on the dev split only."""
+    """Settings of the English corrector (the scorer's weights and default threshold ship in en_scorer.json)."""
 
     max_edit: int = 2
-    edit_cost: float = 8.0
-    unknown_logp: float = -30.0
-    context_lambda: float = 0.5
-    split_cost: float = 4.0
-    join_cost: float = 2.0
-    min_known_count: int = 5000
-    min_candidate_count: int = 2000
-    min_split_part_count: int = 200000
-    catalog_boost: float = 2_000_000.0
     candidates: int = 12
     min_fix_len: int = 4
+    min_candidate_zipf: float = 2.0
+    min_candidate_domain: int = 2
+    threshold: float | None = None
 
 
 def _key_positions() -> dict[str, tuple[int, int]]:
@@ -73,7 +77,8 @@ def one_slip(typed: str, word: str) -> bool:
 
 
 def weighted_distance(typed: str, word: str) -> float:
-    """Damerau-Levenshtein distance with keyboard-adjacency, vowel, doubled-letter and transposition discounts."""
+    """Damerau-Levenshtein distance with keyboard-adjacency, vowel, doubled-letter and transposition discounts; a
+    vowel left out inside a word (papr, walnt) costs less than any other missing letter."""
     n, m = len(typed), len(word)
     prev2: list[float] = []
     prev = [float(j) for j in range(m + 1)]
@@ -82,7 +87,7 @@ def weighted_distance(typed: str, word: str) -> float:
         for j in range(1, m + 1):
             a, b = typed[i - 1], word[j - 1]
             drop = 0.5 if i > 1 and typed[i - 2] == a else 1.0
-            add = 0.5 if j > 1 and word[j - 2] == b else 1.0
+            add = 0.5 if j > 1 and word[j - 2] == b else 0.6 if b in VOWELS and j > 1 else 1.0
             cur[j] = min(prev[j] + drop, cur[j - 1] + add, prev[j - 1] + substitution_cost(a, b))
             if i > 1 and j > 1 and a == word[j - 2] and typed[i - 2] == b:
                 cur[j] = min(cur[j], prev2[j - 2] + 0.7)
@@ -130,144 +135,158 @@ def match_case(original: str, word: str) -> str:
     return word
 
 
-class EnglishCorrector:
-    """Corrects the Latin-script tokens of a query."""
+def plural_pair(a: str, b: str) -> bool:
+    """One is the other with a plural s/es."""
+    short, long = sorted((a, b), key=len)
+    return long in (short + "s", short + "es")
 
-    def __init__(self, symspell: Any, bigrams: dict[str, int], protected: set[str], params: EnParams | None = None,
-                 learned: set[str] | None = None):
+
+class Option(NamedTuple):
+    """One way to rewrite the typed tokens [start, start + span): the words, why, and the scorer's features."""
+
+    start: int
+    span: int
+    words: list[str]
+    reason: str
+    vector: list[float]
+
+
+class EnglishCorrector:
+    """Corrects the Latin-script tokens of a query, only where the calibrated scorer is confident."""
+
+    def __init__(self, symspell: Any, model: WordModel, protected: set[str], params: EnParams | None = None,
+                 learned: set[str] | None = None, scorer: dict | None = None):
         self.symspell = symspell
-        self.bigrams = bigrams
+        self.model = model
         self.protected = protected
         self.learned = learned if learned is not None else set()
         self.params = params or EnParams()
-        self.total = float(sum(symspell.words.values())) or 1.0
+        self.scorer = scorer or shipped_scorer()
 
     @classmethod
     def build(cls, words: dict[str, int], bigrams: dict[str, int], params: EnParams | None = None) -> EnglishCorrector:
-        """A corrector over these word counts (the SymSpell delete index is built here: a few seconds)."""
+        """A corrector over these general word and bigram counts plus wordfreq's list (a few seconds)."""
         from symspellpy import SymSpell
 
         params = params or EnParams()
         symspell = SymSpell(max_dictionary_edit_distance=params.max_edit, prefix_length=7)
         for word, count in words.items():
             symspell.create_dictionary_entry(word, count)
-        return cls(symspell, bigrams, set(), params, set())
+        return cls(symspell, WordModel(general_zipf(), words, bigrams), set(), params, set())
 
-    def add_terms(self, terms: Iterable[str], protected: bool = False, boost: float | None = None) -> list[str]:
-        """Add words (from catalog or query-log text) with a boosted count; protected ones are never changed."""
+    @property
+    def threshold(self) -> float:
+        """The probability an edit needs before it is made."""
+        return self.params.threshold if self.params.threshold is not None else self.scorer["threshold"]
+
+    def learn_queries(self, queries: list[str], min_count: int) -> None:
+        """A query log: all of it feeds the language model; words in at least `min_count` queries become
+        candidates (rarer ones may be typos)."""
+        self.model.add_text(queries)
+        counts = Counter(t for q in queries for t in set(re.findall(r"[a-z]{2,}", q.lower())))
+        self.add_terms(sorted(w for w, c in counts.items() if c >= min_count), weight=0)
+
+    def add_terms(self, terms: Iterable[str], protected: bool = False, weight: int = KNOWN_DOMAIN) -> list[str]:
+        """Add catalog or query text: its words become candidates and (with a `weight`) feed the language model;
+        protected terms are never changed."""
+        terms = list(terms)
+        if weight:
+            self.model.add_text(terms, weight)
         taken = []
-        count = int(boost or self.params.catalog_boost)
         for term in terms:
             for token in TOKEN.findall(term.lower()):
                 parts = set(re.findall(r"[a-z]{2,}", token)) | ({token} if token.isalpha() else set())
                 for part in parts:
-                    self.symspell.create_dictionary_entry(part, count)
-                    self.total += count
-                    taken.append(part)
+                    self.symspell.create_dictionary_entry(part, 1)
                     self.learned.add(part)
+                    taken.append(part)
                 if protected:
                     self.protected.update(parts | {token})
         return taken
 
-    def count(self, word: str) -> int:
-        """Dictionary count of a word (0 when unknown)."""
-        return self.symspell.words.get(word, 0)
-
-    def logp(self, word: str, left: str | None = None) -> float:
-        """log P(word | left word): the bigram estimate interpolated with the unigram."""
-        p_word = self.count(word) / self.total
-        if p_word == 0:
-            return self.params.unknown_logp
-        left_count = self.count(left) if left else 0
-        if not left_count:
-            return math.log(p_word)
-        lam = self.params.context_lambda
-        return math.log(lam * min(1.0, self.bigrams.get(left + " " + word, 0) / left_count) + (1 - lam) * p_word)
-
-    def in_context(self, words: list[str], left: str | None, right: str | None) -> float:
-        """log-probability of a run of words between a left and a right neighbour."""
-        total, prev = 0.0, left
-        for word in words:
-            total += self.logp(word, prev)
-            prev = word
-        if right and self.count(right):
-            total += self.logp(right, prev) - self.logp(right)
-        return total
-
     def is_known(self, token: str) -> bool:
-        """A word the dictionary knows well enough, or a protected term."""
-        return token in self.protected or self.count(token) >= self.params.min_known_count
+        """A real word (general English or the shop's text) or a protected term."""
+        return token in self.protected or self.model.is_known(token)
 
     def correct(self, text: str, mixed: bool = False) -> tuple[list[FixTuple], float]:
-        """Edits for the Latin-script tokens of the text, and the best rejected margin (for confidence).
-        In a `mixed` (Chinese + Latin) query, Latin words are mostly brands and models: the only corrections made
-        there are single slips (one letter wrong, missing or swapped; never one dropped) into words learned from
-        the catalog or query log."""
+        """Edits for the Latin-script tokens of the text (the last field is the edit's probability of being
+        right), and the best probability among the edits not made. In a `mixed` (Chinese + Latin) query, Latin
+        words are mostly brands and models: the only corrections made there are single slips (one letter wrong,
+        missing or swapped; never one dropped) into words learned from the catalog or query log."""
         matches = list(TOKEN.finditer(text))
         tokens = [m.group().lower() for m in matches]
         fixes: list[FixTuple] = []
-        out_words: list[str | None] = []
-        near_miss = -math.inf
-        i = 0
+        near_miss, left, i = 0.0, None, 0
         while i < len(tokens):
-            left = out_words[-1] if out_words else None
-            right = tokens[i + 2] if i + 2 < len(tokens) else None
-            joined = self._join(tokens, i, left, right, matches)
-            if joined:
-                fixes.append(joined)
-                out_words.append(joined[2].lower())
-                i += 2
+            best, p = self.best_option(matches, tokens, i, left)
+            if best and mixed and not self._slip_into_learned(tokens[i], " ".join(best.words), best.reason):
+                best = None
+            if best is None or p < self.threshold:
+                near_miss = max(near_miss, p if best else 0.0)
+                left, i = tokens[i], i + 1
                 continue
-            fix, miss = self._fix_token(matches[i], tokens[i], left, tokens[i + 1] if i + 1 < len(tokens) else None)
-            near_miss = max(near_miss, miss)
-            if fix and mixed and not self._slip_into_learned(fix[1].lower(), fix[2].lower(), fix[3]):
-                fix = None
-            if fix:
-                fixes.append(fix)
-            out_words.append((fix[2].lower().split() or [None])[-1] if fix else tokens[i])
-            i += 1
+            start, end = matches[i].start(), matches[i + best.span - 1].end()
+            target = match_case(matches[i].group(), " ".join(best.words))
+            fixes.append((start, text[start:end], target, best.reason, round(p, 4)))
+            left, i = best.words[-1], i + best.span
         return fixes, near_miss
 
-    def _slip_into_learned(self, source: str, target: str, reason: str) -> bool:
-        return reason == "spelling" and target in self.learned and len(target) >= len(source) \
-            and one_slip(source, target)
+    def best_option(self, matches: list[re.Match], tokens: list[str], i: int,
+                    left: str | None) -> tuple[Option | None, float]:
+        """The most probable rewrite starting at token i, with its probability."""
+        weights = self.scorer["weights"]
+        best, best_p = None, 0.0
+        for option in self.options(matches, tokens, i, left):
+            p = probability(weights, option.vector)
+            if p > best_p:
+                best, best_p = option, p
+        return best, best_p
 
-    def _fix_token(self, match: re.Match, token: str, left: str | None,
-                   right: str | None) -> tuple[FixTuple | None, float]:
-        if is_protected_token(token, match.group()) or self.is_known(token) or len(token) < self.params.min_fix_len:
-            return None, -math.inf
-        right = right if right and self.is_known(right) else None
-        base = self.in_context([token], left, right)
-        best: tuple[float, list[str], str] | None = None
-        for words, cost, reason in self._options(token):
-            score = self.in_context(words, left, right) - cost
-            if best is None or score > best[0]:
-                best = (score, words, reason)
-        if best is None:
-            return None, -math.inf
-        if best[0] <= base:
-            return None, best[0] - base
-        target = match_case(match.group(), " ".join(best[1]))
-        return (match.start(), match.group(), target, best[2], best[0] - base), -math.inf
+    def options(self, matches: list[re.Match], tokens: list[str], i: int, left: str | None) -> list[Option]:
+        """Every candidate rewrite starting at token i: respellings, splits, and joins with the next tokens."""
+        found: list[tuple[int, list[str], str, float]] = []
+        token = tokens[i]
+        if self._correctable(token, matches[i].group()):
+            found += [(1, [c], "spelling", d) for c, d in self._lookup(token)]
+            found += [(1, parts, "segmentation", 0.0) for parts in self._splits(token, 3)]
+        for span in (2, 3):
+            if i + span <= len(tokens) and self._joinable(tokens[i:i + span]):
+                found += [(span, [c], "join", d) for c, d in self._join_candidates("".join(tokens[i:i + span]))]
+        out = []
+        for span, words, reason, distance in found:
+            source = tokens[i:i + span]
+            right = tokens[i + span] if i + span < len(tokens) and tokens[i + span].isalpha() else None
+            gain = self.model.run_logp(words, left, right) - self.model.run_logp(source, left, right)
+            out.append(Option(i, span, words, reason, features(self.model, source, words, distance, gain)))
+        return with_rivals(out)
 
-    def _options(self, token: str) -> list[tuple[list[str], float, str]]:
+    def _correctable(self, token: str, original: str) -> bool:
+        return not is_protected_token(token, original) and token not in self.protected \
+            and len(token) >= self.params.min_fix_len
+
+    def _joinable(self, parts: list[str]) -> bool:
+        return all(p.isalpha() and p not in self.protected for p in parts) and len("".join(parts)) >= 4
+
+    def _candidate(self, word: str) -> bool:
         p = self.params
-        out = [([term], p.edit_cost * weighted_distance(token, term), "spelling") for term in self._lookup(token)]
-        out.extend((parts, p.split_cost * (len(parts) - 1), "segmentation") for parts in self._splits(token, 3))
-        return out
+        return word in self.protected or self.model.zipf_of(word) >= p.min_candidate_zipf \
+            or self.model.domain.get(word, 0) >= p.min_candidate_domain
 
-    def _lookup(self, token: str) -> list[str]:
-        """Dictionary words within the edit distance: distance 1 first, distance 2 only when 1 finds nothing."""
+    def _lookup(self, token: str) -> list[tuple[str, float]]:
+        """Candidate words within edit distance 1 (2 for words of five letters or more), nearest first."""
         from symspellpy import Verbosity
 
-        p = self.params
-        found: list[str] = []
-        for distance in range(1, p.max_edit + 1):
-            items = self.symspell.lookup(token, Verbosity.ALL, max_edit_distance=distance)
-            found = [i.term for i in items if i.count >= p.min_candidate_count or i.term in self.protected]
-            if found:
-                break
-        return found[:p.candidates]
+        distance = 1 if len(token) < 5 else self.params.max_edit
+        items = self.symspell.lookup(token, Verbosity.ALL, max_edit_distance=distance)
+        scored = sorted((weighted_distance(token, i.term), -self.model.zipf_of(i.term), i.term) for i in items
+                        if i.term != token and self._candidate(i.term) and not self._inflection(token, i.term))
+        return [(term, d) for d, _, term in scored[:self.params.candidates]]
+
+    def _join_candidates(self, joined: str) -> list[tuple[str, float]]:
+        """'micro wave' -> microwave; 'bath si k' -> sink (joined, then one letter added or changed)."""
+        if self._candidate(joined):
+            return [(joined, 0.0)]
+        return [(c, d) for c, d in self._lookup(joined) if len(c) >= len(joined) and d <= 1.0][:4]
 
     def _splits(self, token: str, max_parts: int) -> list[list[str]]:
         """Ways to cut a run-together token into known words (at most `max_parts` words)."""
@@ -286,26 +305,16 @@ class EnglishCorrector:
     def _split_part(self, word: str) -> bool:
         if word in self.protected:
             return True
-        need = self.params.min_candidate_count if len(word) >= 4 else self.params.min_split_part_count
-        return len(word) >= 2 and self.count(word) >= need
+        if len(word) < 3:
+            return self.model.zipf_of(word) >= 5.0
+        return self._candidate(word)
 
-    def _join(self, tokens: list[str], i: int, left: str | None, right: str | None,
-              matches: list[re.Match]) -> FixTuple | None:
-        """Two tokens that should be one word ('head phones' -> 'headphones')."""
-        if i + 1 >= len(tokens):
-            return None
-        a, b = tokens[i], tokens[i + 1]
-        if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 2 or a in self.protected \
-                or b in self.protected:
-            return None
-        joined = a + b
-        if not self.is_known(joined):
-            return None
-        right = right if right and self.is_known(right) else None
-        apart = self.in_context([a, b], left, right)
-        together = self.in_context([joined], left, right) - self.params.join_cost
-        if together <= apart:
-            return None
-        start, end = matches[i].start(), matches[i + 1].end()
-        source = matches[i].string[start:end]
-        return (start, source, match_case(matches[i].group(), joined), "join", together - apart)
+    def _inflection(self, token: str, term: str) -> bool:
+        """A word and its plural (screwdriver, screwdrivers; hydroponic, hydroponics): not a spelling error to fix.
+        A token nobody writes ('wireles') may still lack its last letter."""
+        unseen_missing_s = len(token) < len(term) and not self.model.zipf_of(token) and token not in self.model.domain
+        return plural_pair(token, term) and not unseen_missing_s
+
+    def _slip_into_learned(self, source: str, target: str, reason: str) -> bool:
+        return reason == "spelling" and target in self.learned and len(target) >= len(source) \
+            and one_slip(source, target)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from assistant.errors import CatalogError, InputError
 from assistant.types import Product
+from tools.hanzi import to_simplified
 
 CATALOG = [
     Product(id="1", title="Logitech M185 wireless mouse", brand="Logitech", category="Mice", price=19.99,
@@ -92,11 +93,14 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
 
 
 def check_correct(corrector: Any, text: str) -> Any:
-    """Any text gives a result whose edits sit where they say, do not overlap, rebuild the corrected text, and
-    never touch a digit or a protected term."""
+    """Any text gives a result whose edits sit where they say (in the text as normalised), do not overlap, rebuild
+    the corrected text, and never touch a digit or a protected term."""
     result = corrector.correct(text)
     assert result.original == text
     assert 0.0 <= result.confidence <= 1.0
+    if result.normalized is not None:  # traditional -> simplified Chinese comes first and is not an edit
+        assert result.normalized != text and result.normalized == to_simplified(text), (text, result.normalized)
+        text = result.normalized
     rebuilt, end = [], 0
     for edit in sorted(result.edits, key=lambda e: e.position):
         assert edit.position >= end, ("overlapping edits", text, result.edits)

@@ -1,0 +1,155 @@
+"""What the English corrector knows about words: general English frequencies (wordfreq's large list and
+symspellpy's word and bigram counts) beside the shop's own text (catalog titles, query logs), a word-bigram
+language model over both, and the calibrated scorer that turns one candidate edit into a probability that it is
+right (weights fitted by `scripts/tune_spelling_en.py`, shipped in `resources/en_scorer.json`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+WORD = re.compile(r"[a-z]+")
+SCORER_FILE = Path(__file__).parent / "resources" / "en_scorer.json"
+MIN_ZIPF = 1.0
+FLOOR_LOGP = math.log(1e-10)
+DOMAIN_MIX = 0.5
+DOMAIN_LAMBDA = 0.4
+GENERAL_LAMBDA = 0.2
+KNOWN_ZIPF = 2.5
+KNOWN_DOMAIN = 3
+
+FEATURES = ("bias", "channel", "lm_gain", "src_zipf", "dst_zipf", "src_unseen", "src_domain", "dst_domain",
+            "src_known", "src_plural", "src_len", "first_same", "is_split", "is_join", "gain_if_known", "rival_gap",
+            "is_top", "rivals")
+RIVAL_CHANNEL = 3.0
+RIVAL_SHAPE = 2.0
+
+
+def general_zipf() -> dict[str, float]:
+    """wordfreq's large English list as word -> Zipf frequency (log10 of uses per billion words), alphabetic
+    words only; names and brands that people write about (dewalt, spanx, boho) are in it, most typos are not."""
+    import wordfreq
+
+    out = {}
+    for word, freq in wordfreq.get_frequency_dict("en", wordlist="large").items():
+        if word.isascii() and word.isalpha():
+            zipf = round(math.log10(freq) + 9, 2)
+            if zipf >= MIN_ZIPF:
+                out[word] = zipf
+    return out
+
+
+class WordModel:
+    """Unigram and bigram statistics: general English and the shop's own text, mixed into one bigram LM."""
+
+    def __init__(self, zipf: dict[str, float], general_counts: dict[str, int], general_bigrams: dict[str, int],
+                 domain: Counter | None = None, domain_bigrams: Counter | None = None):
+        self.zipf = zipf
+        self.general_counts = general_counts
+        self.general_bigrams = general_bigrams
+        self.domain = domain if domain is not None else Counter()
+        self.domain_bigrams = domain_bigrams if domain_bigrams is not None else Counter()
+        self.general_total = float(sum(general_counts.values())) or 1.0
+        self.domain_total = float(sum(self.domain.values())) or 1.0
+
+    def add_text(self, texts: Iterable[str], weight: int = 1) -> None:
+        """Count the words and word pairs of catalog titles or queries."""
+        for text in texts:
+            words = WORD.findall(text.lower())
+            for word in words:
+                self.domain[word] += weight
+            for a, b in zip(words, words[1:], strict=False):
+                self.domain_bigrams[a + " " + b] += weight
+        self.domain_total = float(sum(self.domain.values())) or 1.0
+
+    def zipf_of(self, word: str) -> float:
+        """Zipf frequency in general English (0 when unseen)."""
+        return self.zipf.get(word, 0.0)
+
+    def is_known(self, word: str) -> bool:
+        """A real word: common enough in general English or seen a few times in the shop's own text."""
+        return self.zipf.get(word, 0.0) >= KNOWN_ZIPF or self.domain.get(word, 0) >= KNOWN_DOMAIN
+
+    def unigram(self, word: str) -> float:
+        """P(word): the shop's text mixed with general English."""
+        zipf = self.zipf.get(word)
+        general = 10 ** (zipf - 9) if zipf else self.general_counts.get(word, 0) / self.general_total
+        return DOMAIN_MIX * self.domain.get(word, 0) / self.domain_total + (1 - DOMAIN_MIX) * general
+
+    def logp(self, word: str, left: str | None) -> float:
+        """log P(word | left word), the bigram estimates interpolated with the unigram."""
+        rest, p = 1.0, 0.0
+        if left:
+            left_domain = self.domain.get(left, 0)
+            if left_domain:
+                p += DOMAIN_LAMBDA * self.domain_bigrams.get(left + " " + word, 0) / left_domain
+                rest -= DOMAIN_LAMBDA
+            left_general = self.general_counts.get(left, 0)
+            if left_general:
+                p += GENERAL_LAMBDA * min(1.0, self.general_bigrams.get(left + " " + word, 0) / left_general)
+                rest -= GENERAL_LAMBDA
+        p += rest * self.unigram(word)
+        return math.log(p) if p > 0 else FLOOR_LOGP
+
+    def run_logp(self, words: list[str], left: str | None, right: str | None) -> float:
+        """log-probability of a run of words between a left and a right neighbour."""
+        total, prev = 0.0, left
+        for word in words:
+            total += max(FLOOR_LOGP, self.logp(word, prev))
+            prev = word
+        if right:
+            total += self.logp(right, prev) - self.logp(right, None)
+        return total
+
+    def is_plural_of_known(self, word: str) -> bool:
+        """'leds', 'mens', 'boxes': a known word with a plural or possessive s."""
+        for cut in ("es", "s"):
+            if word.endswith(cut) and len(word) > len(cut) + 1 and self.is_known(word[:-len(cut)]):
+                return True
+        return False
+
+
+def features(model: WordModel, source: list[str], target: list[str], distance: float, lm_gain: float) -> list[float]:
+    """The scorer's feature vector for changing the typed `source` tokens into the `target` words."""
+    src_zipf = min(model.zipf_of(w) for w in source)
+    dst_zipf = min(model.zipf_of(w) for w in target)
+    src_domain = min(math.log1p(model.domain.get(w, 0)) for w in source)
+    dst_domain = min(math.log1p(model.domain.get(w, 0)) for w in target)
+    known = float(len(source) == 1 and model.is_known(source[0]))
+    plural = float(len(source) == 1 and model.is_plural_of_known(source[0]))
+    typed = "".join(source)
+    return [1.0, distance, lm_gain, src_zipf, dst_zipf, float(src_zipf == 0.0), src_domain, dst_domain, known,
+            plural, min(len(typed), 12) / 10, float(typed[:1] == target[0][:1]), float(len(target) > len(source)),
+            float(len(source) > len(target)), lm_gain * known]
+
+
+def with_rivals(options: list) -> list:
+    """Add what each candidate's rivals at the same token look like: how far its plain score (LM gain minus
+    weighted distance) is ahead of the best other one, whether it is the best, and how many there are."""
+    base = [o.vector[2] - RIVAL_CHANNEL * o.vector[1] - RIVAL_SHAPE * (o.vector[12] + o.vector[13]) for o in options]
+    out = []
+    for k, option in enumerate(options):
+        others = max((b for j, b in enumerate(base) if j != k), default=base[k] - 10)
+        gap = max(-10.0, min(10.0, base[k] - others))
+        out.append(option._replace(vector=[*option.vector, gap, float(gap > 0), len(options) ** 0.5]))
+    return out
+
+
+@lru_cache(maxsize=4)
+def shipped_scorer(path: Path = SCORER_FILE) -> dict:
+    """The scorer weights and default threshold as fitted by scripts/tune_spelling_en.py."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("features") != list(FEATURES):
+        raise ValueError(f"{path}: fitted on features {data.get('features')}, the code has {list(FEATURES)}")
+    return data
+
+
+def probability(weights: list[float], vector: list[float]) -> float:
+    """The calibrated probability that an edit is right: a logistic function of the features."""
+    z = sum(w * x for w, x in zip(weights, vector, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

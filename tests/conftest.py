@@ -170,3 +170,33 @@ def embedded_chat_model_05b(tmp_path_factory):
     model = build_chat_model(settings, progress=False)
     model.ensure_ready()
     return model
+
+
+def keyword_intent(rules: list[tuple[str, str]]):
+    """A deterministic stand-in for the intent classifier: the label of the first keyword found in the text
+    (lowercased), else product_search."""
+    from tools.intent import IntentPrediction
+
+    class KeywordIntent:
+        RULES = rules
+
+        def predict(self, text):
+            label = next((lab for key, lab in self.RULES if key in text.lower()), "product_search")
+            return IntentPrediction(label=label, probability=0.9, top3=[(label, 0.9)], low_confidence=False)
+
+    return KeywordIntent()
+
+
+def unit_assistant(tmp_path, embedder, intent, products: list[Product]):
+    """An Assistant for agent unit tests: the hashing embedder, an on-disk store holding `products`, a scripted
+    intent classifier and no spell correction."""
+    from assistant.app import Assistant
+    from assistant.settings import Settings
+    from tools.catalog_store import CatalogStore
+
+    assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, expansion_log_size=300))
+    assistant.__dict__["embedder"] = embedder
+    assistant.__dict__["store"] = CatalogStore(tmp_path / "catalog", embedder)
+    assistant.__dict__["intent_classifier"] = intent
+    assistant.store.upsert([p.model_copy() for p in products])
+    return assistant

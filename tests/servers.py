@@ -140,3 +140,15 @@ class TinyOpenAI(ThreadingHTTPServer):
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
         self.server_close()
+
+
+def demo_subset(directory: Any, words: tuple[str, ...], limit: int) -> tuple[Any, int]:
+    """Write the first `limit` demo-catalog products whose title names one of `words` to DIR/catalog.jsonl;
+    returns the file and how many products it holds."""
+    from assistant.app import DEMO_CATALOG
+
+    rows = [json.loads(line) for line in DEMO_CATALOG.read_text(encoding="utf-8").splitlines()]
+    wanted = [r for r in rows if any(w in r["title"].lower() for w in words)][:limit]
+    catalog = directory / "catalog.jsonl"
+    catalog.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in wanted) + "\n", encoding="utf-8")
+    return catalog, len(wanted)

@@ -2,7 +2,7 @@
 model-written search calls (validated, grounded, retried), reply checks and the fast-path fallback."""
 
 import pytest
-from conftest import ScriptedChatModel, tool_call_message
+from conftest import ScriptedChatModel, keyword_intent, tool_call_message, unit_assistant
 
 from assistant.agent import Agent, ground
 from assistant.app import Assistant
@@ -38,26 +38,19 @@ CATALOG = [
 ]
 
 
-class KeywordIntent:
-    """A deterministic stand-in for the intent classifier in loop tests: the first keyword found wins."""
+KEYWORDS = [("订单", "order_status"), ("order", "order_status"), ("退货", "return_refund"), ("refund", "return_refund"),
+            ("你好", "chitchat"), ("hello", "chitchat"), ("哪个好", "compare"), ("compare", "compare"),
+            ("tell me about", "product_qa"), ("是什么", "product_qa")]
 
-    RULES = [("订单", "order_status"), ("order", "order_status"), ("退货", "return_refund"), ("refund", "return_refund"),
-             ("你好", "chitchat"), ("hello", "chitchat"), ("哪个好", "compare"), ("compare", "compare"),
-             ("tell me about", "product_qa"), ("是什么", "product_qa")]
 
-    def predict(self, text):
-        label = next((lab for key, lab in self.RULES if key in text.lower()), "product_search")
-        return IntentPrediction(label=label, probability=0.9, top3=[(label, 0.9)], low_confidence=False)
+def KeywordIntent():  # noqa: N802 - used like the class it stands in for
+    """The intent stand-in of the agent tests (other test files import it)."""
+    return keyword_intent(KEYWORDS)
 
 
 @pytest.fixture
 def app(tmp_path, hash_embedder):
-    assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, expansion_log_size=300))
-    assistant.__dict__["embedder"] = hash_embedder
-    assistant.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
-    assistant.__dict__["intent_classifier"] = KeywordIntent()
-    assistant.store.upsert([p.model_copy() for p in CATALOG])
-    return assistant
+    return unit_assistant(tmp_path, hash_embedder, KeywordIntent(), CATALOG)
 
 
 def _agent(app, model=None, **kwargs):

@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import ScriptedChatModel, UsageModel
 from fastapi.testclient import TestClient
-from servers import running_api
+from servers import demo_subset, running_api
 from test_agent import CATALOG, KeywordIntent
 
 from assistant import api_security
@@ -112,7 +112,9 @@ def test_analyze_returns_what_the_assistant_returns(build):
     body = r.json()
     direct = assistant.analyze("蓝色T恤 100元以内", k=3)
     assert [h["product"]["id"] for h in body["products"]] == [h.product.id for h in direct.products]
-    assert body["filters"]["price_max"] == 100 and body["filters"]["colors"] == ["blue"]
+    # the price bound is a stated constraint (a filter); the colour is evidence that ranks blue first
+    assert body["filters"]["price_max"] == 100 and body["filters"]["colors"] == []
+    assert body["attributes"]["color"] == "blue"
     assert len(body["products"]) == 3 and all(h["product"]["price"] <= 100 for h in body["products"])
     assert {t["stage"] for t in body["timings"]} >= {"attributes", "search"}
 
@@ -602,19 +604,14 @@ def test_openapi_schema_describes_every_endpoint(client):
 def live_server(tmp_path_factory, embedded_chat_model_05b):
     """uvicorn on a free loopback port over real components: e5, chromadb on disk, the trained intent classifier,
     the spell corrector and the bundled Qwen2.5-Coder-0.5B; API keys on."""
-    from assistant.app import DEMO_CATALOG
-
     data = tmp_path_factory.mktemp("api-data")
-    rows = [json.loads(line) for line in DEMO_CATALOG.read_text(encoding="utf-8").splitlines()]
-    wanted = [r for r in rows if any(w in r["title"].lower() for w in ("t恤", "mouse"))][:200]
-    catalog = data / "catalog.jsonl"
-    catalog.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in wanted) + "\n", encoding="utf-8")
+    catalog, count = demo_subset(data, ("t恤", "mouse"), 200)
     assistant = Assistant(Settings(data_dir=data, api_keys=[KEY]))
     assistant.ingest(catalog, progress=False)
     assistant.__dict__["chat_model"] = embedded_chat_model_05b
     assistant.__dict__["agent"] = Agent(assistant, reply_tokens=40)
     with running_api(create_app(assistant, warm_up=True)) as url:
-        yield {"url": url, "products": len(wanted)}
+        yield {"url": url, "products": count}
 
 
 @pytest.mark.integration

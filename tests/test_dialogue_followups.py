@@ -6,17 +6,13 @@ as a session; chips are in the shopper's language; each constraint records where
 import re
 
 import pytest
-from conftest import ScriptedChatModel
+from conftest import ScriptedChatModel, keyword_intent, unit_assistant
 
 from assistant.agent import Agent
 from assistant.agent_text import in_language
-from assistant.app import Assistant
 from assistant.dialogue_kind import comparatives_in, matches_kind, product_kind, product_numbers
 from assistant.replies import reply_problem
-from assistant.settings import Settings
 from assistant.types import Product
-from tools.catalog_store import CatalogStore
-from tools.intent import IntentPrediction
 
 
 def _p(pid, title, brand, category, price, currency="USD", color=None, **attrs):
@@ -61,25 +57,13 @@ CATALOG = [
 ]
 
 
-class ScriptedIntent:
-    """Intent labels by keyword, including the misreadings seen with the real classifier ("something lighter"
-    as small talk)."""
-
-    RULES = [("lighter", "chitchat"), ("hello", "chitchat"), ("compare", "compare"), ("比较", "compare")]
-
-    def predict(self, text):
-        label = next((lab for key, lab in self.RULES if key in text.lower()), "product_search")
-        return IntentPrediction(label=label, probability=0.9, top3=[(label, 0.9)], low_confidence=False)
+# keyword intents, including the misreadings seen with the real classifier ("something lighter" as small talk)
+KEYWORDS = [("lighter", "chitchat"), ("hello", "chitchat"), ("compare", "compare"), ("比较", "compare")]
 
 
 @pytest.fixture
 def app(tmp_path, hash_embedder):
-    assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, expansion_log_size=300))
-    assistant.__dict__["embedder"] = hash_embedder
-    assistant.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
-    assistant.__dict__["intent_classifier"] = ScriptedIntent()
-    assistant.store.upsert([p.model_copy() for p in CATALOG])
-    return assistant
+    return unit_assistant(tmp_path, hash_embedder, keyword_intent(KEYWORDS), CATALOG)
 
 
 def _chat(app, *messages, model=None):

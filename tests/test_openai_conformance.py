@@ -10,7 +10,7 @@ import json
 
 import pytest
 from pydantic import BaseModel, Field
-from servers import running_api
+from servers import demo_subset, running_api
 
 from assistant.agent import Agent
 from assistant.api import create_app
@@ -38,13 +38,8 @@ class Filters(BaseModel):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, embedded_chat_model_05b):
     """uvicorn over real components, with a catalog of T-shirts and mice from the demo catalog."""
-    from assistant.app import DEMO_CATALOG
-
     data = tmp_path_factory.mktemp("conformance")
-    rows = [json.loads(line) for line in DEMO_CATALOG.read_text(encoding="utf-8").splitlines()]
-    wanted = [r for r in rows if any(w in r["title"].lower() for w in ("t恤", "mouse"))][:120]
-    catalog = data / "catalog.jsonl"
-    catalog.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in wanted) + "\n", encoding="utf-8")
+    catalog, _ = demo_subset(data, ("t恤", "mouse"), 120)
     assistant = Assistant(Settings(data_dir=data, api_keys=[KEY]))
     assistant.ingest(catalog, progress=False)
     assistant.__dict__["chat_model"] = embedded_chat_model_05b

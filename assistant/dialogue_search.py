@@ -49,16 +49,17 @@ def search_turn(run: Callable[[SearchFilters, int], list[SearchHit]], search: An
     """Search for a conversation's current search: `run(filters, depth)` is the catalog search."""
     exclude = set(search.exclude_ids)
     depth = k * OVERFETCH + len(exclude)
-    first: list[SearchHit] | None = None
+    nearest: Found | None = None  # the first attempt that found anything, for a kind the catalog lacks
     for filters, relaxed in _attempts(search.filters):
         hits = [h for h in run(filters, depth) if h.product.id not in exclude]
-        first = hits if first is None else first
+        if hits and nearest is None:
+            nearest = Found(hits=hits, used=filters, relaxed=list(relaxed), kind_missing=bool(search.kind))
         of_kind = [h for h in hits if matches_kind(h.product, search.kind)]
         if of_kind:
             found = Found(hits=of_kind, used=filters, relaxed=relaxed)
             break
     else:
-        found = Found(hits=first or [], used=search.filters, kind_missing=bool(search.kind))
+        found = nearest or Found(hits=[], used=search.filters, kind_missing=bool(search.kind))
     _apply_size(found, search)
     for comp in search.comparatives:
         _apply_comparative(found, comp)

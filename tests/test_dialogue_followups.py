@@ -6,7 +6,7 @@ as a session; chips are in the shopper's language; each constraint records where
 import re
 
 import pytest
-from conftest import ScriptedChatModel, keyword_intent, unit_assistant
+from conftest import ScriptedChatModel, keyword_intent, tool_call_message, unit_assistant
 
 from assistant.agent import Agent
 from assistant.agent_text import in_language
@@ -147,8 +147,6 @@ def test_history_replay_calls_no_model(app):
 
 
 def test_a_model_rewrite_that_cannot_be_met_is_not_used(app):
-    from conftest import tool_call_message
-
     model = ScriptedChatModel(["Try the first.", tool_call_message("search_catalog", {"query": "mouse",
                                                                                       "price_min": 100}),
                                "The cheapest is the first."])

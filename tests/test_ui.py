@@ -201,7 +201,9 @@ def test_the_widget_in_headless_chromium(ui_url, tmp_path):
     for name, value in timings.items():
         print(f"[ui] {name}: {value}")
     streamed = max(t["partials"] for t in timings.values() if isinstance(t, dict))
-    assert streamed >= 3, f"no turn was seen streaming ({timings})"
+    # the facts are shown at once and the model's line of advice after it passes the reply checks (model text
+    # is never shown before it is checked): a streaming turn shows at least those two steps
+    assert streamed >= 2, f"no turn was seen streaming ({timings})"
     print(f"[ui] {len(requested)} browser requests, all to loopback: {not blocked}")
     assert not blocked, f"the page tried to reach the network: {blocked[:5]}"
     assert requested

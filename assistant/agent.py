@@ -308,7 +308,6 @@ class Agent:
     def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> Any:
         """The turn's catalog search (kind, size and comparatives applied; see dialogue_search)."""
         from tools.catalog_search import search_catalog
-        from tools.product_kind import default_lexicon
 
         k = k or self.k
         args = trace_args(search)
@@ -322,8 +321,6 @@ class Agent:
             found = search_turn(run, search, k + (10 if turn.state.user_id else 0))
             gaps = found.relaxed + [f"no {u} data" for u in found.unknown]
             record.result = f"{len(found.hits)} products" + (f"; relaxed {', '.join(gaps)}" if gaps else "")
-            kind = default_lexicon().kind_of(search.text or turn.message)
-            record.result += f"; kind {kind}" if kind else ""
         return found
 
     def _expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],

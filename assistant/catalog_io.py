@@ -4,6 +4,7 @@ a catalog from Taiwan or Hong Kong is searchable with simplified queries."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import math
@@ -33,6 +34,19 @@ CORE_FIELDS = {"id", "title", "brand", "category", "price", "currency", "color",
 TEXT_FIELDS = ("title", "brand", "category", "color", "description")
 MAX_FIELD_CHARS = 20_000
 csv.field_size_limit(10_000_000)
+
+
+def _keep_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: every undecodable byte becomes the lone surrogate U+DC00+byte. Unlike the built-in
+    'surrogateescape' it also takes bytes below 0x80 (a UTF-16 file cut in the middle of a character, a stray
+    NUL), so a damaged line is a bad row instead of an exception that ends the read."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "".join(chr(0xDC00 + b) for b in error.object[error.start:error.end]), error.end
+
+
+KEEP_BAD_BYTES = "shopquery.keep_bad_bytes"
+codecs.register_error(KEEP_BAD_BYTES, _keep_bad_bytes)
 
 
 @dataclass
@@ -119,12 +133,13 @@ def simplified(product: Product) -> tuple[Product, bool]:
 
 def _text_lines(path: Path, encoding: str) -> Iterator[tuple[int, bytes | str]]:
     """(line number, line) of a text file: bytes for UTF-8 (decoded per line, so one bad line is one bad row),
-    decoded text for other encodings (undecodable bytes kept as surrogates)."""
+    decoded text for other encodings (undecodable bytes kept as surrogates). Lines end at \\n only, in every
+    encoding (a lone \\r inside a JSON row is not a line break)."""
     if encoding == "utf-8":
         with path.open("rb") as fh:
             yield from enumerate(fh, start=1)
         return
-    with path.open(encoding=encoding, errors="surrogateescape", newline="") as fh:
+    with path.open(encoding=encoding, errors=KEEP_BAD_BYTES, newline="\n") as fh:
         for number, line in enumerate(fh, start=1):
             yield number, line.lstrip("\ufeff") if number == 1 else line
 
@@ -167,7 +182,7 @@ def _label(encoding: str) -> str:
 
 def _table_rows(path: Path, delimiter: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | str]]:
     text_encoding = "utf-8" if encoding == "utf-8" else encoding
-    with path.open(encoding=text_encoding, errors="surrogateescape", newline="") as fh:
+    with path.open(encoding=text_encoding, errors=KEEP_BAD_BYTES, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
         try:
             header = [h.strip().lstrip("\ufeff").lower() for h in next(reader)]
@@ -207,7 +222,7 @@ def _records(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
 
 
 def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return any("\udc00" <= ch <= "\udcff" for ch in text)
 
 
 def row_to_product(raw: dict[str, Any]) -> Product:

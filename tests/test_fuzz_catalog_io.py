@@ -110,3 +110,19 @@ def test_a_header_that_cannot_be_read_or_repeats_a_column_is_a_clear_error(tmp_p
     blank_names = tmp_path / "e.csv"
     blank_names.write_text("id,title,,\n1,t,,\n")
     assert [p.id for p in _read(blank_names)[0]] == ["1"]
+
+
+def test_a_utf16_file_cut_inside_a_character_loses_only_its_last_row(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes('{"id": "a", "title": "t"}\n{"id": "b", "title": "u"}\n'.encode("utf-16") + b"\x00")
+    products, report = _read(path)
+    assert [p.id for p in products] == ["a", "b"] and report.encoding == "utf-16"
+    assert [(e.line, e.reason) for e in report.errors] == [(3, "not valid UTF-16 text")]
+
+
+def test_a_carriage_return_inside_a_json_row_is_not_a_line_break_in_any_encoding(tmp_path):
+    path = tmp_path / "c.jsonl"
+    rows = '{"id": "a",\r "title": "蓝色纯棉短袖衬衫男士夏季"}\n{"id": "b", "title": "黑色真皮双肩包大容量"}\n'
+    path.write_bytes(rows.encode("gb18030"))
+    products, report = _read(path)
+    assert [p.id for p in products] == ["a", "b"] and report.encoding == "gb18030" and not report.errors

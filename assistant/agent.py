@@ -57,9 +57,9 @@ from assistant.dialogue import (
 )
 from assistant.dialogue_constraints import track
 from assistant.dialogue_search import search_turn, trace_args
-from assistant.errors import ShopqueryError
-from assistant.types import Product, SearchFilters, SearchHit
 from assistant.validation import clean_query
+from tools.core.errors import ShopqueryError
+from tools.core.types import Product, SearchFilters, SearchHit
 
 # below this intent probability, a service label does not override a product category named in the message
 SERVICE_MIN_PROBABILITY = 0.5

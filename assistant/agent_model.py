@@ -16,8 +16,8 @@ from assistant.agent_grounding import ground
 from assistant.agent_types import TraceStep, Turn, short
 from assistant.dialogue import SearchState
 from assistant.replies import reply_problem
-from assistant.types import Product
 from tools.catalog_search import SearchCatalogInput
+from tools.core.types import Product
 
 MAX_TOOL_RETRIES = 2
 TOOL_CALL_TOKENS = 120

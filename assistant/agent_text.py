@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from assistant.agent_types import ProductCard, Suggestion
-from assistant.types import SearchFilters
+from tools.core.types import SearchFilters
 from tools.text import has_cjk
 
 _RELAXED_ZH = {"price": "价格", "color": "颜色", "brand": "品牌", "category": "类目"}

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from assistant.dialogue import SessionState
-from assistant.types import Product, SearchFilters
+from tools.core.types import Product, SearchFilters
 
 ToolCallPolicy = Literal["auto", "always", "never"]
 

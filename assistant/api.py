@@ -48,11 +48,11 @@ from assistant.api_security import (
 )
 from assistant.api_turns import TokenBridge, classify_error, error_payload, start_turn
 from assistant.app import Assistant
-from assistant.errors import ShopqueryError
 from assistant.logs import RequestIds, configure_logging
 from assistant.metrics import CONTENT_TYPE, ApiMetrics
 from assistant.settings import Settings
-from assistant.types import QueryAnalysis
+from tools.core.errors import ShopqueryError
+from tools.core.types import QueryAnalysis
 from tools.history import Event
 
 log = logging.getLogger("shopquery.api")

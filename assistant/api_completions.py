@@ -19,8 +19,8 @@ from assistant.api_models import ChatCompletionRequest, ChatResponse
 from assistant.api_security import ApiError
 from assistant.api_turns import TokenBridge, agent_turn, error_payload, run_in_slot
 from assistant.client_tools import ClientModel, ClientTool, ModelAnswer, Usage
-from assistant.errors import ModelOutputError
 from assistant.validation import clean_query
+from tools.core.errors import ModelOutputError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.agent import AgentTurn, ProductCard, Suggestion, TraceStep
-from assistant.types import SearchFilters
+from tools.core.types import SearchFilters
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 MAX_EVENTS = 1000

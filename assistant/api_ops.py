@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
 from assistant.app import Assistant
-from assistant.errors import ShopqueryError
 from assistant.metrics import ApiMetrics
+from tools.core.errors import ShopqueryError
 
 log = logging.getLogger("shopquery.api")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from assistant.errors import ConfigError
+from tools.core.errors import ConfigError
 
 ASGIApp = Callable[..., Any]
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from assistant.api_security import ApiError, SlotsBusy, error_body, retry_after
-from assistant.errors import CatalogError, InputError, ModelUnavailable, ShopqueryError
 from assistant.validation import clean_query
+from tools.core.errors import CatalogError, InputError, ModelUnavailable, ShopqueryError
 from tools.history_db import HistoryUnavailable
 
 log = logging.getLogger("shopquery.api")

@@ -12,9 +12,9 @@ from assistant.ingest import IngestResult, ingest_file
 from assistant.pipeline import analyze_query
 from assistant.prompts import PromptLibrary
 from assistant.settings import Settings
-from assistant.types import QueryAnalysis, SearchFilters
 from tools.catalog_search import Mode
 from tools.catalog_store import CatalogStore
+from tools.core.types import QueryAnalysis, SearchFilters
 from tools.ranking import RankingModel, RankingOptions
 
 DEMO_CATALOG = Path(__file__).resolve().parent / "data" / "demo_catalog.jsonl"
@@ -40,7 +40,7 @@ class Assistant:
     @cached_property
     def embedder(self) -> Any:
         """The sentence embedder named by the settings (loaded once)."""
-        from assistant.embeddings import get_embedder
+        from tools.embeddings import get_embedder
 
         return get_embedder(self.settings.embedding_backend)
 
@@ -171,7 +171,7 @@ class Assistant:
             _ = self.intent_classifier
         if self.settings.expand_queries and self.expander.query_log is not None:
             _ = self.expander.query_log.vectors
-        from assistant.memory import release_free_memory
+        from tools.free_memory import release_free_memory
 
         release_free_memory()
         return time.perf_counter() - start
@@ -179,7 +179,7 @@ class Assistant:
     def _warm_model(self) -> None:
         import contextlib
 
-        from assistant.errors import ShopqueryError
+        from tools.core.errors import ShopqueryError
 
         # an unavailable model is reported by the turn that needs it (and the fast path answers)
         with contextlib.suppress(ShopqueryError):
@@ -211,7 +211,7 @@ class Assistant:
         """The expander, biased to a shopper's preferred brands and categories when their history has any."""
         if not user_id:
             return self.expander
-        from assistant.errors import ShopqueryError
+        from tools.core.errors import ShopqueryError
 
         try:
             profile = self.history.profile(user_id, self.store.products_by_id)

@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from assistant.catalog_formats import check_header, detect_encoding, is_workbook, workbook_rows
-from assistant.errors import CatalogError
-from assistant.types import Product
+from tools.core.errors import CatalogError
+from tools.core.types import Product
 from tools.hanzi import to_simplified
 
 # Column names seen in real catalogs, mapped onto the product schema.

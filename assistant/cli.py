@@ -22,7 +22,7 @@ from assistant.cli_help import (  # noqa: F401 - the exit codes are part of this
     settings_epilog,
     version,
 )
-from assistant.errors import ConfigError, InputError, ShopqueryError
+from tools.core.errors import ConfigError, InputError, ShopqueryError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -263,8 +263,8 @@ def _history_record(settings, history, args) -> int:
 def _product_lookup(settings):
     """Products by id from the catalog store's index, or the bundled demo catalog before anything is ingested."""
     from assistant.app import DEMO_CATALOG
-    from assistant.types import Product
     from tools.catalog_store import LexicalIndex
+    from tools.core.types import Product
 
     try:
         index, _ = LexicalIndex.load(settings.catalog_dir / "index")
@@ -302,7 +302,7 @@ def _history_show(settings, history, args) -> int:
 
 def _history_seed_demo(settings, history, args) -> int:
     from assistant.app import DEMO_CATALOG
-    from assistant.types import Product
+    from tools.core.types import Product
     from tools.demo_users import load_demo_users, seed_demo_users
 
     with DEMO_CATALOG.open(encoding="utf-8") as fh:

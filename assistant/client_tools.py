@@ -18,9 +18,9 @@ from typing import Any
 
 from assistant.agent_types import short
 from assistant.dialogue import language_of
-from assistant.errors import ModelOutputError
 from assistant.llm import generate_json, message_text
 from assistant.replies import reply_problem
+from tools.core.errors import ModelOutputError
 
 FAMILY = "client_tools"
 SHOPPING_INTENTS = frozenset({"product_search", "compare", "purchase", "product_qa", "recommend"})

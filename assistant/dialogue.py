@@ -18,8 +18,8 @@ from assistant.dialogue_kind import (
     product_numbers,
     screen_size_in,
 )
-from assistant.types import Product, SearchFilters
 from tools.colors import color_in_title
+from tools.core.types import Product, SearchFilters
 from tools.text import has_cjk
 
 Lang = Literal["zh", "en"]

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import has_cjk
 
 Field = Literal["price", "weight_g", "screen_size_in", "storage_gb"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.dialogue_kind import has_size, lists_size, matches_kind, product_numbers
-from assistant.types import SearchFilters, SearchHit
+from tools.core.types import SearchFilters, SearchHit
 
 RELAX_ORDER = (
     ("price", {"price_min": None, "price_max": None}),

@@ -16,10 +16,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
-from assistant.errors import InputError, ModelOutputError, ModelUnavailable
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
 from assistant.llm_prefix import PrefixStore, common_prefix, template_formatter
-from assistant.memory import release_free_memory
 from assistant.openai_compat import (
     RawCall,
     StreamState,
@@ -32,6 +30,8 @@ from assistant.openai_compat import (
     tool_calls_from_content,
 )
 from assistant.settings import Settings
+from tools.core.errors import InputError, ModelOutputError, ModelUnavailable
+from tools.free_memory import release_free_memory
 
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_MAX_TOKENS = 512

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from assistant.errors import ModelUnavailable
+from tools.core.errors import ModelUnavailable
 
 if TYPE_CHECKING:
     from tqdm import tqdm

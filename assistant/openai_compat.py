@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel
 
-from assistant.errors import InputError
+from tools.core.errors import InputError
 
 # Request fields of the OpenAI chat API that callers may pass through invoke/bind; anything else a caller binds
 # (LangChain bookkeeping such as ls_structured_output_format) is not sent.

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from assistant.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from assistant.validation import clean_query
 from tools.catalog_search import Mode, category_mask, search_catalog
 from tools.catalog_store import CatalogStore
+from tools.core.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from tools.product_kind import default_lexicon
 from tools.ranking import RankingOptions
 from tools.ranking_features import Evidence

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import yaml
 
-from assistant.errors import ConfigError
+from tools.core.errors import ConfigError
 
 Lang = Literal["zh", "en"]
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"

@@ -7,8 +7,8 @@ import json
 import re
 import sys
 
-from assistant.errors import InputError
-from assistant.types import QueryAnalysis
+from tools.core.errors import InputError
+from tools.core.types import QueryAnalysis
 
 # ANSI/VT escape sequences (CSI, OSC, other ESC forms), then any remaining C0/C1 control character and the Unicode
 # bidirectional overrides that can make text display differently from what it is

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import has_cjk
 
 _PRICE = re.compile(r"(?:[¥￥$]|RMB|CNY|USD|EUR|€)\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:\.\d{1,2})?)\s*(?:元|块|rmb|cny|usd|"

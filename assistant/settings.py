@@ -19,7 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from assistant.errors import ConfigError
+from tools.core.errors import ConfigError
 
 ENV_PREFIX = "SHOPQUERY_"
 

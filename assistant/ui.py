@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ConfigError, ShopqueryError
 from assistant.ui_render import (
     CSS,
     GUEST,
@@ -25,6 +24,7 @@ from assistant.ui_render import (
     traces_html,
     user_choices,
 )
+from tools.core.errors import ConfigError, ShopqueryError
 
 if TYPE_CHECKING:
     import gradio as gr

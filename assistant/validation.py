@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from assistant.errors import InputError
+from tools.core.errors import InputError
 
 
 def clean_query(raw: str | bytes, max_chars: int) -> str:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from assistant.errors import InputError
 from assistant.settings import Settings
+from tools.core.errors import InputError
 
 NO_MODEL = "none"
 

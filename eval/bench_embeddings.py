@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from assistant.embeddings import BACKENDS, get_embedder  # noqa: E402
+from tools.embeddings import BACKENDS, get_embedder  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 EN_CATALOG = "catalog_en_icecat/products.tsv"
@@ -87,7 +87,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 def load_seconds(backend: str, runs: int) -> float:
     """Best wall time over `runs` fresh interpreters to import and load `backend`, as a new process would."""
-    code = ("import time; t = time.perf_counter(); from assistant.embeddings import get_embedder; "
+    code = ("import time; t = time.perf_counter(); from tools.embeddings import get_embedder; "
             f"get_embedder({backend!r}).embed_queries(['warm up']); print(time.perf_counter() - t)")
     root = Path(__file__).resolve().parent.parent
     times = []

@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from assistant.types import Product, SearchHit  # noqa: E402
 from eval.harness import assistant_for_catalog  # noqa: E402
 from eval.metrics import percentile  # noqa: E402
 from tools.catalog_search import search_catalog  # noqa: E402
+from tools.core.types import Product, SearchHit  # noqa: E402
 from tools.demo_users import DEMO_SEED, DemoUser, Taste, interest_pool, load_demo_users, simulate_user  # noqa: E402
 from tools.history import Event, EventType, HistoryStore  # noqa: E402
 from tools.recommend import ItemItemModel, recommend  # noqa: E402

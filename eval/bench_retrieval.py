@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from assistant.types import SearchFilters  # noqa: E402
 from eval.datasets import load_jsonl  # noqa: E402
 from eval.harness import assistant_for_catalog  # noqa: E402
 from eval.metrics import percentile  # noqa: E402
 from eval.suites import retrieval  # noqa: E402
+from tools.core.types import SearchFilters  # noqa: E402
 
 MODES = ("bm25", "dense", "hybrid", "fast path")
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "p50_ms", "p95_ms")

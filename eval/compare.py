@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from assistant.errors import InputError
 from eval.report_record import (
     CaseRecord,
     CellRecord,
@@ -39,6 +38,7 @@ from eval.report_record import (
     metric_direction,
     parse_run,
 )
+from tools.core.errors import InputError
 
 DEFAULT_THRESHOLD = 0.02
 DEFAULT_LATENCY_THRESHOLD = 0.10

@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.errors import InputError
+from tools.core.errors import InputError
 
 Case = TypeVar("Case", bound=BaseModel)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.app import Assistant
-from assistant.errors import InputError
 from assistant.settings import Settings
 from eval.datasets import Dataset, load_jsonl
 from eval.suites import SUITES, get_suite
+from tools.core.errors import InputError
 
 
 def file_digest(path: Path) -> str:

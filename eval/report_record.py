@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from assistant.errors import InputError
 from eval import records
+from tools.core.errors import InputError
 
 SCHEMA_NAME = "shopquery.eval.run"
 SCHEMA_VERSION = 1

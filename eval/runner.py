@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from assistant.app import Assistant
-from assistant.errors import ShopqueryError
 from assistant.settings import Settings
 from eval.backends import ModelChoice, ModelInfo, model_info, parse_model_list
 from eval.cache import CachedChatModel, ModelCallCache
@@ -28,6 +27,7 @@ from eval.run_output import CellProgress, split_metrics
 from eval.specs import Row, SuiteSpec, display_path
 from eval.suites import get_suite
 from eval.variants import Variant, default_variant, resolve_variants
+from tools.core.errors import ShopqueryError
 
 SCHEMA = "shopquery.eval.run/1"
 CHECKPOINT_S = 20.0  # while a cell runs, result.json is rewritten with its cases at most this often

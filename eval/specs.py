@@ -17,9 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from assistant.errors import ConfigError, InputError
 from eval.report_record import metric_direction
 from eval.suites import SUITES
+from tools.core.errors import ConfigError, InputError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 CHECKOUT = SUITES_DIR.parent.parent

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.errors import ConfigError
 from assistant.prompts import PromptLibrary
 from eval.specs import read_yaml_mapping
+from tools.core.errors import ConfigError
 
 DEFAULT = "default"
 VARIANTS_DIR = Path(__file__).resolve().parent.parent / "prompts" / "variants"

@@ -15,7 +15,7 @@ Usage::
     python3 scripts/build_demo_catalog.py                      # demo catalog (about 3,000 + 3,000)
     python3 scripts/build_demo_catalog.py --full /tmp/full.jsonl   # every product, outside the repo
 
-Only the Python standard library is used. The records follow ``assistant.types.Product``:
+Only the Python standard library is used. The records follow ``tools.core.types.Product``:
 ``id``, ``title``, ``brand``, ``category``, ``price``, ``currency``, ``color``, ``description`` and
 ``attributes`` (str -> str | int | float | bool).
 """
@@ -788,7 +788,7 @@ def sort_key(p: dict) -> tuple:
 
 
 def check_record(p: dict) -> None:
-    """The constraints of assistant.types.Product, checked without third-party packages."""
+    """The constraints of tools.core.types.Product, checked without third-party packages."""
     allowed = {"id", "title", "brand", "category", "price", "currency", "color", "description", "attributes"}
     assert set(p) == allowed, p
     assert isinstance(p["id"], str) and 1 <= len(p["id"]) <= 200, p["id"]

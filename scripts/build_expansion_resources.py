@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_spelling_resources import is_held_out, read_query_log  # noqa: E402
 
-from assistant.types import Product  # noqa: E402
+from tools.core.types import Product  # noqa: E402
 from tools.text import normalize, tokenize  # noqa: E402
 
 OUT = ROOT / "tools" / "resources"

@@ -7,5 +7,7 @@ VENV=${SHOPQUERY_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || { echo "run 'bash scripts/setup.sh' first" >&2; exit 2; }
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False GRADIO_ANALYTICS_ENABLED=False
 "$VENV/bin/ruff" check .
+# the layers (.importlinter): tools.core <- tools <- assistant <- eval, never upwards
+"$VENV/bin/lint-imports" --no-cache .importlinter > /dev/null || "$VENV/bin/lint-imports" --no-cache .importlinter
 # pytest exits 5 when no test ran: that fails this script like any other failure.
 exec "$VENV/bin/python" -m pytest "$@"

@@ -9,7 +9,7 @@ import socket
 import numpy as np
 import pytest
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import tokenize
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

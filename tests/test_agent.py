@@ -7,11 +7,11 @@ from conftest import ScriptedChatModel, keyword_intent, tool_call_message, unit_
 from assistant.agent import Agent, ground
 from assistant.app import Assistant
 from assistant.dialogue import SearchState
-from assistant.errors import InputError, ModelUnavailable
 from assistant.settings import Settings
-from assistant.types import Product, SearchFilters
 from tools.catalog_search import SearchCatalogInput
 from tools.catalog_store import CatalogStore
+from tools.core.errors import InputError, ModelUnavailable
+from tools.core.types import Product, SearchFilters
 from tools.intent import IntentPrediction
 
 

@@ -19,9 +19,9 @@ from assistant.agent import Agent
 from assistant.api import create_app
 from assistant.api_security import RateLimiter, check_bind
 from assistant.app import Assistant
-from assistant.errors import ConfigError, ModelUnavailable
 from assistant.settings import Settings, load_settings
 from tools.catalog_store import CatalogStore
+from tools.core.errors import ConfigError, ModelUnavailable
 from tools.history_db import HistoryUnavailable
 
 KEY = "k" * 24

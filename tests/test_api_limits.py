@@ -18,8 +18,8 @@ from test_api import KEY, BlockingModel, _in_thread, assert_clean_error, metric
 
 from assistant.api import create_app
 from assistant.api_security import BodyLimit, Bulkhead, SlotsBusy, check_bind
-from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
+from tools.core.errors import ConfigError
 
 REPLY = "Logitech M185 wireless mouse, 19.99 USD."
 build = test_api.build  # the API tests' Assistant builder fixture

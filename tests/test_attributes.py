@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 import assistant
-from assistant.types import Product, SearchFilters
 from eval.datasets import load_jsonl
 from eval.suites import attributes as attributes_suite
 from tools.attributes import AttributeParser, ParsedAttributes, make_attributes_tool
+from tools.core.types import Product, SearchFilters
 from tools.number_words import find_numbers, parse_en_number_words, parse_zh_number
 
 DEMO = Path(assistant.__file__).resolve().parent / "data" / "demo_catalog.jsonl"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from assistant.catalog_io import ReadReport, detect_format, read_catalog, row_to_product
-from assistant.errors import CatalogError
+from tools.core.errors import CatalogError
 
 
 def _read(path):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from assistant.types import SearchFilters
 from tools.catalog_search import filter_mask, fuse, search_catalog
 from tools.catalog_store import CatalogStore
+from tools.core.types import SearchFilters
 
 
 @pytest.fixture

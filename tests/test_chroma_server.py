@@ -24,10 +24,10 @@ from assistant.agent import Agent
 from assistant.api import create_app
 from assistant.app import Assistant
 from assistant.cli import main
-from assistant.errors import CatalogError
 from assistant.settings import load_settings
 from tools.catalog_search import search_catalog
 from tools.catalog_store import CatalogStore
+from tools.core.errors import CatalogError
 from tools.history import LATEST_VERSION, HistoryStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -58,7 +58,7 @@ def catalog_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def e5():
     """The real multilingual-e5-small embedder (no ties between distances, unlike the hashing test embedder)."""
-    from assistant.embeddings import get_embedder
+    from tools.embeddings import get_embedder
 
     return get_embedder("e5-torch")
 

@@ -12,7 +12,7 @@ from assistant.agent import Agent
 from assistant.agent_text import in_language
 from assistant.dialogue_kind import comparatives_in, matches_kind, product_kind, product_numbers
 from assistant.replies import reply_problem
-from assistant.types import Product
+from tools.core.types import Product
 
 
 def _p(pid, title, brand, category, price, currency="USD", color=None, **attrs):

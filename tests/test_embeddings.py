@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assistant import embeddings as emb
-from assistant.errors import ConfigError, ModelUnavailable
+from tools.core.errors import ConfigError, ModelUnavailable
 
 MIXED_TEXTS = [
     "蓝色T恤",

@@ -3,9 +3,9 @@ import json
 import pytest
 from eval_records import case, cell, run, variant, write
 
-from assistant.errors import InputError
 from eval.compare import IncompatibleRuns, compare_command, compare_runs, judge_metric
 from eval.compare import main as compare_main
+from tools.core.errors import InputError
 
 METRICS = {"pass_rate": 0.9, "fallback_rate": 0.1, "turn_ms_p50": 1000.0, "cases": 4}
 

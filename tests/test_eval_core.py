@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from assistant.errors import InputError
-from assistant.types import Product, QueryAnalysis, SearchHit
 from eval.datasets import load_jsonl
 from eval.suites import retrieval
+from tools.core.errors import InputError
+from tools.core.types import Product, QueryAnalysis, SearchHit
 
 
 def _write(path, lines):

@@ -8,13 +8,13 @@ import pytest
 import yaml
 from eval_records import cell, run, write
 
-from assistant.errors import ConfigError
 from assistant.settings import Settings
 from eval.commands import choose_baseline, record_baseline
 from eval.history import find_runs, history_table, latest_before
 from eval.report import write_reports
 from eval.runner import RunOptions, run_matrix
 from eval.specs import MissingRealData, load_suite_file, resolve_suites
+from tools.core.errors import ConfigError
 
 
 def _run(folder, name, created, status="complete", pass_rate=0.9, suite="agent", baseline=None):
@@ -190,8 +190,8 @@ def test_eval_sub_commands_have_complete_help(capsys):
 
 def test_an_interrupted_catalog_ingest_is_completed_on_the_next_run(tmp_path, hash_embedder):
     from assistant.app import Assistant
-    from assistant.types import Product
     from eval.harness import INGESTED, catalog_settings, fill_store
+    from tools.core.types import Product
 
     products = [Product(id=f"p{i}", title=f"wireless mouse model {i}", brand="Logitech") for i in range(3)]
     catalog = tmp_path / "catalog.jsonl"

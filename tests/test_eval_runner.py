@@ -10,15 +10,15 @@ import yaml
 from conftest import ScriptedChatModel, tool_call_message
 
 from assistant.app import Assistant
-from assistant.errors import ConfigError, InputError
 from assistant.settings import Settings
-from assistant.types import Product
 from eval.backends import ModelInfo, parse_model_list, parse_model_spec
 from eval.cache import CachedChatModel, ModelCallCache
 from eval.runner import RunOptions, run_matrix
 from eval.specs import load_suite_file, resolve_suites
 from eval.variants import load_variant, resolve_variants
 from tools.catalog_store import CatalogStore
+from tools.core.errors import ConfigError, InputError
+from tools.core.types import Product
 from tools.intent import IntentPrediction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +228,7 @@ def test_the_judge_grades_every_reply(tmp_path, settings, resources, suite_file)
 
 
 def test_a_model_that_cannot_be_built_fails_its_cells_only(tmp_path, settings, resources, suite_file):
-    from assistant.errors import ModelUnavailable
+    from tools.core.errors import ModelUnavailable
 
     def factory(cell_settings):
         if cell_settings.llm_model == "qwen2.5-coder-1.5b":

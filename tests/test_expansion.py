@@ -11,8 +11,8 @@ from jinja2 import UndefinedError
 
 from assistant.pipeline import analyze_query
 from assistant.prompts import PromptLibrary
-from assistant.types import Product, Rewrite
 from tools.catalog_store import CatalogStore
+from tools.core.types import Product, Rewrite
 from tools.expansion import Preferences, QueryExpander, fuse_hits, make_expand_tool, select
 from tools.expansion_cache import ExpansionCache
 from tools.expansion_lexicon import ExpansionLexicon, load_lexicon
@@ -238,7 +238,7 @@ def test_expand_tool_schema_and_call(store, embedder, lexicon, tmp_path):
 
 def test_chat_model_loader_is_called_only_for_the_llm_and_its_failure_is_a_note(store, embedder, lexicon,
                                                                                   tmp_path):
-    from assistant.errors import ModelUnavailable
+    from tools.core.errors import ModelUnavailable
 
     calls = []
 

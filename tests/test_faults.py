@@ -16,9 +16,9 @@ from test_agent import CATALOG, KeywordIntent
 
 from assistant.api import create_app
 from assistant.app import Assistant
-from assistant.errors import CatalogError
 from assistant.settings import Settings
 from tools.catalog_store import CatalogStore
+from tools.core.errors import CatalogError
 from tools.history import HistoryStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from assistant import catalog_io
 from assistant.catalog_io import ReadReport, read_catalog
-from assistant.errors import CatalogError
+from tools.core.errors import CatalogError
 
 FUZZ = settings(max_examples=examples(100), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -11,8 +11,8 @@ from sqlalchemy import inspect, text
 
 from assistant.app import DEMO_CATALOG
 from assistant.cli import main
-from assistant.errors import InputError, ShopqueryError
-from assistant.types import Product
+from tools.core.errors import InputError, ShopqueryError
+from tools.core.types import Product
 from tools.demo_users import DEMO_USERS, demo_events, interest_pool, seed_demo_users
 from tools.history import (
     LATEST_VERSION,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import ModelUnavailable
 from eval.datasets import Dataset
+from tools.core.errors import ModelUnavailable
 from tools.intent import (
     IntentClassifier,
     IntentPrediction,

@@ -17,7 +17,6 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from pydantic import BaseModel
 
 from assistant import model_files
-from assistant.errors import ModelOutputError, ModelUnavailable
 from assistant.llm import (
     RETRY_TEMPERATURE,
     EmbeddedChatModel,
@@ -31,6 +30,7 @@ from assistant.llm import (
 )
 from assistant.model_files import MODELS, ModelSpec, ensure_bundled_model, locate_parts, stamp_path
 from assistant.settings import Settings
+from tools.core.errors import ModelOutputError, ModelUnavailable
 
 SLOT_SCHEMA = {
     "type": "object",

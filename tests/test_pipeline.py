@@ -2,10 +2,10 @@
 
 import pytest
 
-from assistant.errors import InputError
 from assistant.pipeline import analyze_query
 from tools.attributes import AttributeParser
 from tools.catalog_store import CatalogStore
+from tools.core.errors import InputError
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import pytest
 from jinja2 import UndefinedError
 
-from assistant.errors import ConfigError
 from assistant.prompts import PromptLibrary
+from tools.core.errors import ConfigError
 
 LIBRARY = PromptLibrary()
 

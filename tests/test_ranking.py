@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from assistant.pipeline import analyze_query
-from assistant.types import Product
 from eval.ranker_fit import QueryFeatures, fit_fusion, fit_ranker, fold_of, ndcg_of
 from tools.attributes import AttributeParser
 from tools.catalog_store import CatalogStore, product_kind
+from tools.core.types import Product
 from tools.product_kind import default_lexicon, same_kind
 from tools.ranking import LanguageModel, RankingModel, RankingOptions, language_of
 from tools.ranking_features import FEATURES, Candidates, Evidence, feature_matrix, gather

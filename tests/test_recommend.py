@@ -6,8 +6,8 @@ import re
 import pytest
 
 from assistant.app import DEMO_CATALOG
-from assistant.types import Product, SearchHit
 from tools.catalog_store import CatalogStore
+from tools.core.types import Product, SearchHit
 from tools.demo_users import DEMO_USERS, interest_pool, seed_demo_users
 from tools.history import HistoryStore
 from tools.history_profile import Preference, PriceBand, UserProfile

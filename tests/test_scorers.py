@@ -7,9 +7,9 @@ import pytest
 from conftest import ScriptedChatModel
 
 from assistant.agent import ProductCard
-from assistant.errors import ModelOutputError
 from assistant.prompts import PromptLibrary
 from eval import scorers
+from tools.core.errors import ModelOutputError
 
 
 def test_exact_match_normalises_strings_only_when_asked():

@@ -1,7 +1,7 @@
 import pytest
 
-from assistant.errors import ConfigError
 from assistant.settings import load_settings
+from tools.core.errors import ConfigError
 
 
 def test_defaults_are_embedded_and_offline(monkeypatch, tmp_path):

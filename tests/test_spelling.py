@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from assistant.types import Product
 from eval.datasets import load_jsonl
 from eval.suites import spelling as suite
 from tools import spelling as spelling_module
+from tools.core.types import Product
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
 from tools.spelling_en import is_protected_token, one_slip, substitution_cost, weighted_distance
 from tools.spelling_zh import FEATURES, ChineseCorrector, ZhParams, shipped_scorer

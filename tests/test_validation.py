@@ -1,7 +1,7 @@
 import pytest
 
-from assistant.errors import InputError
 from assistant.validation import clean_query
+from tools.core.errors import InputError
 
 
 @pytest.mark.parametrize("raw, message", [

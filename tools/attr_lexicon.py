@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import normalize
 
 RESOURCES = Path(__file__).resolve().parent / "resources"

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from assistant.types import Product, SearchFilters
 from tools.attr_lexicon import AttributeLexicon, build_lexicon
 from tools.attr_rules import WEAR_WORDS, blank, clean_rest, find_size
 from tools.attr_scan import Match, choose_category, find_terms, mark_compatible_brands, mark_negations
+from tools.core.types import Product, SearchFilters
 from tools.price_parse import currency_of, parse_price
 from tools.text import normalize, stem_en
 

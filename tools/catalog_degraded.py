@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.errors import CatalogError
+from tools.core.errors import CatalogError
 
 SQLITE_FILE = "chroma.sqlite3"
 log = logging.getLogger("shopquery.catalog")

@@ -8,9 +8,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.types import SearchFilters, SearchHit
 from tools.catalog_store import CatalogStore, LexicalIndex
 from tools.colors import canonical_color
+from tools.core.types import SearchFilters, SearchHit
 from tools.ranking import RankingOptions, rank_candidates
 from tools.ranking_features import Evidence
 from tools.text import normalize, stem_en, tokenize

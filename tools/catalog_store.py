@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from assistant.errors import CatalogError
-from assistant.types import Product
 from tools.catalog_degraded import (
     SQLITE_FILE,
     DegradedMode,
@@ -28,22 +26,15 @@ from tools.catalog_degraded import (
     indexed_count,
 )
 from tools.colors import canonical_color, color_in_title
+from tools.core.errors import CatalogError
+from tools.core.models import Embedder
+from tools.core.types import Product
 from tools.product_kind import default_lexicon
 from tools.text import add_words, normalize, tokenize
 
 INDEX_VERSION = 1
 BATCH = 256
 QUERY_CACHE = 1024
-
-
-class Embedder(Protocol):
-    """What the store needs from an embedding model."""
-
-    name: str
-    dim: int
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
-    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
 
 
 _EF_CLASS: Any = None
@@ -89,7 +80,7 @@ def _define_ef_class() -> Any:
 
         @staticmethod
         def build_from_config(config: dict[str, Any]) -> ShopqueryEmbeddingFunction:
-            from assistant.embeddings import get_embedder
+            from tools.embeddings import get_embedder
 
             return ShopqueryEmbeddingFunction(get_embedder(config["backend"]))
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.history import Event, EventType, HistoryStore
 from tools.text import normalize
 

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from tools.catalog_search import RRF_K
 from tools.catalog_store import CatalogStore
+from tools.core.models import JsonModel
+from tools.core.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from tools.expansion_cache import ExpansionCache
 from tools.expansion_lexicon import ExpansionLexicon, load_lexicon
 from tools.expansion_verify import INCREMENT_BASE, Intent, Ranked, intent_of, judge, search_many
@@ -224,12 +225,13 @@ class QueryExpander:
         if self.chat_model is None or self.prompts is None:
             result.notes.append("llm: skipped (no chat model configured)")
             return None
-        from assistant.llm import generate_json
-
         try:
             model = self._chat_model()
         except Exception as exc:  # noqa: BLE001 - a model that cannot load only skips this source
             result.notes.append(f"llm: skipped ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})")
+            return None
+        if not isinstance(model, JsonModel):
+            result.notes.append(f"llm: skipped ({type(model).__name__} cannot answer in JSON: no generate_json)")
             return None
 
         original = self._search_texts([text], filters, boost).get(text, [])
@@ -240,7 +242,7 @@ class QueryExpander:
         messages = [("system", self.prompts.render("expansion", "system", lang, **variables)),
                     ("human", self.prompts.render("expansion", "user", lang, **variables))]
         try:
-            answer = generate_json(model, messages, LlmExpansions, retries=1, max_tokens=160)
+            answer = model.generate_json(messages, LlmExpansions, retries=1, max_tokens=160)
         except Exception as exc:  # noqa: BLE001 - any model failure only skips this source
             result.notes.append(f"llm: skipped ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})")
             return None

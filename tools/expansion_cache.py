@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import CatalogError
-from assistant.types import Rewrite
+from tools.core.errors import CatalogError
+from tools.core.types import Rewrite
 
 MEMORY_ENTRIES = 4096
 _SCHEMA = """CREATE TABLE IF NOT EXISTS rewrites (

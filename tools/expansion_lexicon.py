@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import has_cjk, normalize
 
 RESOURCES = Path(__file__).resolve().parent / "resources"

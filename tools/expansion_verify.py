@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.types import SearchFilters
 from tools.catalog_search import DEPTH, bm25_rows, category_mask, filter_mask, fuse
 from tools.catalog_store import CatalogStore, LexicalIndex
+from tools.core.types import SearchFilters
 
 INTENT_DEPTH = 10
 FLOOR_RANK = 30

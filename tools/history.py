@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from assistant.errors import InputError, ShopqueryError
+from tools.core.errors import InputError, ShopqueryError
 from tools.history_db import (
     LATEST_VERSION,
     MAX_QUERY,

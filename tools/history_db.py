@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from assistant.errors import ShopqueryError
+from tools.core.errors import ShopqueryError
 
 MAX_USER_ID = 128
 MAX_QUERY = 512

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.text import normalize
 
 # how much one event says about a preference: purchase > add_to_cart > click > view

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import InputError, ModelUnavailable
+from tools.core.errors import InputError, ModelUnavailable
 from tools.intent_data import LABELS, OOS_LABEL, data_hash, read_jsonl
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def _build_network(labels: list[str], freeze_layers: int, inference: bool = Fals
     """The encoder with a linear head, lower part frozen; returns (network, tokenizer). For `inference` the
     encoder shares the process-wide 4-bit word table and tokenizer with the sentence embedder."""
     torch = _torch()
-    from assistant.embeddings import load_e5_encoder, load_e5_inference_encoder
+    from tools.embeddings import load_e5_encoder, load_e5_inference_encoder
 
     encoder, tokenizer = load_e5_inference_encoder() if inference else load_e5_encoder()
 
@@ -165,7 +165,7 @@ class IntentClassifier:
             raise ModelUnavailable(f"the intent checkpoint in {directory} does not match the encoder; retrain it")
         classifier = cls(_for_inference(network, precision), tokenizer, info["labels"], float(info["threshold"]),
                          info)
-        from assistant.memory import release_free_memory
+        from tools.free_memory import release_free_memory
 
         release_free_memory()  # the float32 layers replaced by int8 ones are garbage now
         return classifier

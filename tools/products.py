@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from assistant.types import Product
+from tools.core.types import Product
 
 COMPARED_FIELDS = ("id", "title", "brand", "price", "currency", "color", "category", "attributes")
 

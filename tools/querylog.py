@@ -7,11 +7,11 @@ import hashlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from assistant.errors import InputError
+from tools.core.errors import InputError
+from tools.core.models import Embedder
 from tools.text import has_cjk, normalize
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -22,14 +22,6 @@ EMBED_BATCH = 512
 
 # read-only places where set-up leaves the embedded shipped logs (scripts/setup.sh runs `python -m tools.querylog`)
 SHARED_CACHE_DIRS = [Path(__file__).resolve().parent.parent / ".cache" / "querylog"]
-
-
-class QueryEmbedder(Protocol):
-    """What the log needs from an embedding model."""
-
-    name: str
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 
 
 def read_log(path: Path, limit: int | None = None) -> list[str]:
@@ -62,7 +54,7 @@ def texts_key(texts: Iterable[str], embedder_name: str) -> str:
 class QueryLog:
     """Past queries and their embeddings (computed on first use, then read from the cache directory)."""
 
-    def __init__(self, texts: list[str], embedder: QueryEmbedder, cache_dir: Path | None = None):
+    def __init__(self, texts: list[str], embedder: Embedder, cache_dir: Path | None = None):
         self.texts = list(dict.fromkeys(normalize(t) for t in texts if t.strip()))
         self.embedder = embedder
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -71,7 +63,7 @@ class QueryLog:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path], embedder: QueryEmbedder, cache_dir: Path | None = None,
+    def from_files(cls, paths: Iterable[Path], embedder: Embedder, cache_dir: Path | None = None,
                    limit: int | None = None) -> QueryLog:
         """A log of the first `limit` queries of each file."""
         texts: list[str] = []
@@ -136,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     """Embed the shipped query logs once with the default embedder into a cache directory (used by set-up)."""
     import argparse
 
-    from assistant.embeddings import get_embedder
+    from tools.embeddings import get_embedder
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--cache", type=Path, default=SHARED_CACHE_DIRS[0])

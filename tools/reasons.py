@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from assistant.types import Product
 from tools.attr_lexicon import load_json
+from tools.core.types import Product
 from tools.text import has_cjk
 
 BRAND_REASON_MIN = 0.3

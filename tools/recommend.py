@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from assistant.types import Product, SearchHit
+from tools.core.types import Product, SearchHit
 from tools.history_profile import EVENT_WEIGHTS, UserProfile
 from tools.reasons import COOC_REASON_MIN, explain
 from tools.text import normalize
@@ -247,8 +247,8 @@ def make_recommend_tool(store, history, model_getter: Callable[[], ItemItemModel
     """The recommend_products LangChain tool: catalog search for candidates, re-ranked with the shopper's history."""
     from langchain_core.tools import StructuredTool
 
-    from assistant.types import SearchFilters
     from tools.catalog_search import search_catalog
+    from tools.core.types import SearchFilters
     from tools.history import HistoryUnavailable
     from tools.text import has_cjk
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from assistant.types import Product
+from tools.core.types import Product
 from tools.hanzi import to_simplified
 from tools.spelling_en import EnglishCorrector, EnParams, general_bigram_counts, general_word_counts
 from tools.spelling_zh import ChineseCorrector, ZhParams

@@ -160,7 +160,7 @@ def _comparative_checks(turn: Any, previous: Any, expect: Expect) -> dict[str, s
 def _grounding_check(turn: Any, said: list[str]) -> str | None:
     """Why the reply is not grounded in the shown products and the conversation (None when it is)."""
     from assistant.replies import reply_problem
-    from assistant.types import Product
+    from tools.core.types import Product
 
     products = [Product(id=c.id, title=c.title, brand=c.brand, category=c.category, price=c.price,
                         currency=c.currency, color=c.color) for c in turn.products]

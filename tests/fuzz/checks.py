@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.errors import CatalogError, InputError
-from assistant.types import Product
+from tools.core.errors import CatalogError, InputError
+from tools.core.types import Product
 from tools.hanzi import to_simplified
 
 CATALOG = [

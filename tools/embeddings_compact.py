@@ -21,7 +21,7 @@ _SHARED: dict[str, Any] = {}
 
 def q4_word_rows(data: bytes, offset: int, rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(scale bits as int16 [rows, blocks], packed nibbles as uint8 [rows, blocks, 16]) of a Q4_0 matrix."""
-    from assistant.embeddings import _Q4_BLOCK
+    from tools.embeddings import _Q4_BLOCK
 
     per_row = width // 32
     blocks = np.frombuffer(data, _Q4_BLOCK, rows * per_row, offset)
@@ -68,7 +68,7 @@ def shared_word_rows(path: Path, data: bytes) -> tuple[Any, Any]:
         if key not in _SHARED:
             import torch
 
-            from assistant.embeddings import _parse_e5_file
+            from tools.embeddings import _parse_e5_file
 
             header, directory = _parse_e5_file(data)
             scales, nibbles = q4_word_rows(data, directory["emb.word"].offset, header.vocab, header.hidden)

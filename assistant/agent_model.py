@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from assistant.agent_grounding import ground
 from assistant.agent_types import TraceStep, Turn, short
 from assistant.dialogue import SearchState
-from assistant.replies import reply_problem
+from assistant.reply_checks import reply_problem
 from tools.catalog_search import SearchCatalogInput
 from tools.core.types import Product
 
@@ -217,7 +217,7 @@ def search_calls(model: Any, tool: dict[str, Any], messages: list[Any],
     try:
         bound = model.bind_tools([tool], tool_choice="search_catalog")
     except NotImplementedError:
-        from assistant.llm import generate_json
+        from assistant.llm_base import generate_json
 
         args = generate_json(model, messages, SearchCatalogInput, retries=0, max_tokens=TOOL_CALL_TOKENS,
                              on_reply=on_reply)

@@ -8,8 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from assistant.fast_path import analyze_query
 from assistant.ingest import IngestResult, ingest_file
-from assistant.pipeline import analyze_query
 from assistant.prompts import PromptLibrary
 from assistant.settings import Settings
 from tools.catalog_search import Mode

@@ -18,8 +18,8 @@ from typing import Any
 
 from assistant.agent_types import short
 from assistant.dialogue import language_of
-from assistant.llm import generate_json, message_text
-from assistant.replies import reply_problem
+from assistant.llm_base import generate_json, message_text
+from assistant.reply_checks import reply_problem
 from tools.core.errors import ModelOutputError
 
 FAMILY = "client_tools"

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.app import Assistant  # noqa: E402
-from assistant.pipeline import analyze_query  # noqa: E402
+from assistant.fast_path import analyze_query  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from eval.datasets import load_jsonl  # noqa: E402
 from eval.harness import assistant_for_catalog  # noqa: E402

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistant.llm import EmbeddedChatModel
+from assistant.llm_embedded import EmbeddedChatModel
 from assistant.model_files import MODELS, ensure_bundled_model, file_sha256, stamp_matches
 
 DEFAULT_PROMPT = "给我推荐几款50元以内的蓝色T恤，并说明理由。"

@@ -29,7 +29,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from assistant.llm import JsonChatModel, message_text
+from assistant.llm_base import JsonChatModel, message_text
 
 CACHE_FILE = "eval-cache.sqlite"
 REPLAY_CHARS = 16

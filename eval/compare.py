@@ -24,9 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from eval.report_record import (
-    CaseRecord,
     CellRecord,
     Direction,
+    RecordedCase,
     RunRecord,
     RunRecordError,
     as_text,
@@ -172,12 +172,12 @@ def _summarise_output(old: Any, new: Any) -> str:
     return f"{as_text(old, 60)!r} → {as_text(new, 60)!r}"
 
 
-def _why(case: CaseRecord) -> str:
+def _why(case: RecordedCase) -> str:
     reasons = ([f"error: {case.error}"] if case.error else []) + case.failures
     return "; ".join(reasons)
 
 
-def compare_cases(old_cases: list[CaseRecord], new_cases: list[CaseRecord]) -> list[CaseChange]:
+def compare_cases(old_cases: list[RecordedCase], new_cases: list[RecordedCase]) -> list[CaseChange]:
     """Cases that flipped, appeared, disappeared, or kept their status with a different output."""
     old_by_id = {c.id: c for c in old_cases}
     new_by_id = {c.id: c for c in new_cases}

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from eval.metrics import percentile
-from eval.report_record import CaseRecord, format_value
+from eval.report_record import RecordedCase, format_value
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
 NO_LABEL = "(none)"
@@ -142,7 +142,7 @@ def box_plot(title: str, rows: Sequence[tuple[str, Sequence[float]]]) -> str:
     return "".join(out)
 
 
-def confusion_counts(cases: Iterable[CaseRecord]) -> tuple[list[str], Counter[tuple[str, str]]]:
+def confusion_counts(cases: Iterable[RecordedCase]) -> tuple[list[str], Counter[tuple[str, str]]]:
     """Labels (sorted) and (expected, predicted) counts over the cases that carry labels."""
     counts: Counter[tuple[str, str]] = Counter()
     for case in cases:

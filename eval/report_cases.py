@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from html import escape
 
-from eval.report_record import CaseRecord, CellRecord, as_pretty, as_text, format_value
+from eval.report_record import CellRecord, RecordedCase, as_pretty, as_text, format_value
 
 MAX_DIFF_CASES = 200
 STATUS_MARK = {"pass": "✓ pass", "fail": "✗ fail", "error": "⚠ error"}
@@ -44,16 +44,16 @@ def text(value: str) -> str:
     return escape(value, quote=False)
 
 
-def case_index(cells: list[CellRecord]) -> dict[str, list[CaseRecord | None]]:
+def case_index(cells: list[CellRecord]) -> dict[str, list[RecordedCase | None]]:
     """Case id -> that case in each cell (None where a cell lacks it), in first-seen order."""
-    index: dict[str, list[CaseRecord | None]] = {}
+    index: dict[str, list[RecordedCase | None]] = {}
     for position, cell in enumerate(cells):
         for case in cell.cases:
             index.setdefault(case.id, [None] * len(cells))[position] = case
     return index
 
 
-def differs(row: list[CaseRecord | None]) -> bool:
+def differs(row: list[RecordedCase | None]) -> bool:
     """True when cells disagree on a case: status, output, or presence."""
     if len(row) < 2:
         return False
@@ -63,7 +63,7 @@ def differs(row: list[CaseRecord | None]) -> bool:
     return any(c.status != first.status or c.output != first.output for c in row[1:] if c is not None)
 
 
-def _status_cell(case: CaseRecord | None) -> str:
+def _status_cell(case: RecordedCase | None) -> str:
     if case is None:
         return '<td class="missing">—</td>'
     why = ([f"error: {case.error}"] if case.error else []) + case.failures
@@ -74,7 +74,7 @@ def _status_cell(case: CaseRecord | None) -> str:
             + (f'<ul class="why">{reasons}</ul>' if reasons else "") + "</td>")
 
 
-def _details(cells: list[CellRecord], row: list[CaseRecord | None]) -> str:
+def _details(cells: list[CellRecord], row: list[RecordedCase | None]) -> str:
     first = next(c for c in row if c is not None)
     parts = [f"<h4>input</h4><pre>{text(as_pretty(first.input))}</pre>",
              f"<h4>expected</h4><pre>{text(as_pretty(first.expected))}</pre>"]

@@ -39,7 +39,7 @@ def _none_to_empty(value: Any, empty: Any) -> Any:
     return empty if value is None else value
 
 
-class CaseRecord(records.CaseRecord):
+class RecordedCase(records.CaseRecord):
     """One case of one cell as read back from a run record: the runner's case record, lenient about what an
     older or hand-made record leaves out (a missing `passed` is a fail, `labels` may be absent)."""
 
@@ -88,7 +88,7 @@ class CellRecord(BaseModel):
     thresholds: dict[str, dict[str, float | None]] | None = Field(None, description="this cell's own (row) "
                                                                                     "thresholds, if any")
     details: dict[str, Any] = Field(default_factory=dict, description="non-numeric metrics (per-label maps…)")
-    cases: list[CaseRecord] = Field(default_factory=list)
+    cases: list[RecordedCase] = Field(default_factory=list)
 
     @field_validator("variant", "model", mode="before")
     @classmethod

@@ -189,7 +189,7 @@ def llm_judge(chat_model: Any, prompts: Any, question: str, reply: str, lang: st
               products: Sequence[str] = (), max_tokens: int = 200) -> JudgeVerdict:
     """Ask a chat model to grade a reply with the rubric in prompts/judge.yaml; JSON-schema constrained output.
     The judged texts go inside data tags and are never followed as instructions."""
-    from assistant.llm import generate_json
+    from assistant.llm_base import generate_json
 
     lang = "zh" if lang == "zh" else "en"
     messages = [("system", prompts.render("judge", "system", lang)),

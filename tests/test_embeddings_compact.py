@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import embeddings as emb
+from tools import embeddings as emb
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

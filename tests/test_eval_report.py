@@ -9,7 +9,7 @@ from eval.report import main as report_main
 from eval.report import render_markdown, write_reports
 from eval.report_html import render_html
 from eval.report_record import (
-    CaseRecord,
+    RecordedCase,
     RunRecordError,
     load_run,
     metric_direction,
@@ -195,7 +195,7 @@ def test_plot_helpers():
     assert [nice_max(v) for v in (0, 0.3, 1, 3322, 12.5)] == [1.0, 0.5, 1, 5000, 20]
     stats = box_stats([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats["median"] == 3.0 and stats["min"] == 1.0 and stats["max"] == 100.0 and stats["n"] == 5
-    assert CaseRecord(id="x", error="E: y").status == "error"
+    assert RecordedCase(id="x", error="E: y").status == "error"
 
 
 def test_a_cell_that_could_not_run_is_reported():

@@ -7,15 +7,15 @@ from eval_records import case, cell, run, write
 
 from eval.report import write_reports
 from eval.report_headline import build_headline, verdict_text
-from eval.report_record import CaseRecord, parse_run
+from eval.report_record import RecordedCase, parse_run
 from eval.significance import Estimator, compare_cases, estimator, paired_bootstrap, unpaired_bootstrap
 
 
 def records(values: dict[str, list], latency: list[float] | None = None, passed: list[bool] | None = None,
-            prefix: str = "q") -> list[CaseRecord]:
+            prefix: str = "q") -> list[RecordedCase]:
     """Case records with the given per-case scores (and latencies / outcomes)."""
     n = len(next(iter(values.values())))
-    return [CaseRecord(id=f"{prefix}{i}", passed=passed[i] if passed else True,
+    return [RecordedCase(id=f"{prefix}{i}", passed=passed[i] if passed else True,
                        scores={k: v[i] for k, v in values.items()},
                        latency_ms=latency[i] if latency else 1.0) for i in range(n)]
 
@@ -30,7 +30,7 @@ def test_metrics_are_rebuilt_from_the_case_records():
     assert estimator("slot_f1", cases).value() == pytest.approx(2 * 4 / (2 * 4 + 2 + 3))
     assert estimator("p95_ms", cases).value() == pytest.approx(float(np.percentile([10, 20, 30, 400], 95)))
     assert estimator("macro_f1", cases) is None  # nothing per case to rebuild it from
-    assert estimator("p95_ms", [*cases, CaseRecord(id="x", passed=True, latency_ms=None)]) is None
+    assert estimator("p95_ms", [*cases, RecordedCase(id="x", passed=True, latency_ms=None)]) is None
 
 
 def test_spelling_rates_are_ratios_over_the_right_cases():

@@ -9,7 +9,7 @@ import pytest
 from conftest import HashEmbedder, ScriptedChatModel
 from jinja2 import UndefinedError
 
-from assistant.pipeline import analyze_query
+from assistant.fast_path import analyze_query
 from assistant.prompts import PromptLibrary
 from tools.catalog_store import CatalogStore
 from tools.core.types import Product, Rewrite

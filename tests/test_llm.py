@@ -17,17 +17,11 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from pydantic import BaseModel
 
 from assistant import model_files
-from assistant.llm import (
-    RETRY_TEMPERATURE,
-    EmbeddedChatModel,
-    OpenAICompatChatModel,
-    build_chat_model,
-    check_schema,
-    describe_model,
-    generate_json,
-    llama_response_format,
-    to_chat_dicts,
-)
+from assistant.json_output import check_schema
+from assistant.llm import build_chat_model, describe_model
+from assistant.llm_base import RETRY_TEMPERATURE, generate_json
+from assistant.llm_embedded import EmbeddedChatModel, llama_response_format, to_chat_dicts
+from assistant.llm_openai import OpenAICompatChatModel
 from assistant.model_files import MODELS, ModelSpec, ensure_bundled_model, locate_parts, stamp_path
 from assistant.settings import Settings
 from tools.core.errors import ModelOutputError, ModelUnavailable

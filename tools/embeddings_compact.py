@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from tools.e5_file import Q4_BLOCK, parse_e5_file
+
 _LOCK = threading.Lock()
 _SHARED: dict[str, Any] = {}
 
 
 def q4_word_rows(data: bytes, offset: int, rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(scale bits as int16 [rows, blocks], packed nibbles as uint8 [rows, blocks, 16]) of a Q4_0 matrix."""
-    from tools.embeddings import _Q4_BLOCK
-
     per_row = width // 32
-    blocks = np.frombuffer(data, _Q4_BLOCK, rows * per_row, offset)
+    blocks = np.frombuffer(data, Q4_BLOCK, rows * per_row, offset)
     scales = np.ascontiguousarray(blocks["scale"]).view(np.int16).reshape(rows, per_row)
     nibbles = np.ascontiguousarray(blocks["nibbles"]).reshape(rows, per_row, 16)
     return scales, nibbles
@@ -68,9 +68,7 @@ def shared_word_rows(path: Path, data: bytes) -> tuple[Any, Any]:
         if key not in _SHARED:
             import torch
 
-            from tools.embeddings import _parse_e5_file
-
-            header, directory = _parse_e5_file(data)
+            header, directory = parse_e5_file(data)
             scales, nibbles = q4_word_rows(data, directory["emb.word"].offset, header.vocab, header.hidden)
             _SHARED[key] = (torch.from_numpy(scales), torch.from_numpy(nibbles))
         return _SHARED[key]

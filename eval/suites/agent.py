@@ -159,7 +159,7 @@ def _comparative_checks(turn: Any, previous: Any, expect: Expect) -> dict[str, s
 
 def _grounding_check(turn: Any, said: list[str]) -> str | None:
     """Why the reply is not grounded in the shown products and the conversation (None when it is)."""
-    from assistant.replies import reply_problem
+    from assistant.reply_checks import reply_problem
     from tools.core.types import Product
 
     products = [Product(id=c.id, title=c.title, brand=c.brand, category=c.category, price=c.price,

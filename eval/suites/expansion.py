@@ -51,7 +51,7 @@ def make_expander(assistant: Any, chat_model: Any = None) -> Any:
 
 
 def _analyze(assistant: Any, query: str, expander: Any = None) -> tuple[list[str], float, int]:
-    from assistant.pipeline import analyze_query
+    from assistant.fast_path import analyze_query
 
     settings = assistant.settings
     parser = assistant.attribute_parser if settings.parse_attributes else None

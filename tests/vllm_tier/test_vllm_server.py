@@ -11,8 +11,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
-from assistant.llm import OpenAICompatChatModel, build_chat_model
-from assistant.openai_compat import tool_calls_from_content
+from assistant.llm import build_chat_model
+from assistant.llm_openai import OpenAICompatChatModel
+from assistant.llm_openai_wire import tool_calls_from_content
 from tools.core.errors import ModelUnavailable
 
 pytestmark = [pytest.mark.vllm, pytest.mark.integration, pytest.mark.slow]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.pipeline import analyze_query
+from assistant.fast_path import analyze_query
 from tools.attributes import AttributeParser
 from tools.catalog_store import CatalogStore
 from tools.core.errors import InputError

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from assistant.validation import clean_query
 from tools.catalog_search import Mode, category_mask, search_catalog
@@ -16,7 +16,7 @@ from tools.core.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, S
 from tools.product_kind import default_lexicon
 from tools.ranking import RankingOptions
 from tools.ranking_features import Evidence
-from tools.text import normalize
+from tools.understand import Understanding, understand
 
 if TYPE_CHECKING:
     from tools.attributes import AttributeParser, ParsedAttributes
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from tools.spelling import Corrector
 
 T = TypeVar("T")
+# the fast path's timing name of each stage of understanding
+STAGE_NAMES = {"classify_intent": "intent", "correct_spelling": "spelling", "parse_attributes": "attributes"}
 # When the parsed filters match nothing, drop them in this order until something matches: the kind of product
 # the shopper named is kept longest, the price band goes first.
 RELAX_ORDER = (
@@ -65,6 +67,10 @@ class Stopwatch:
         """Call fn as one timed stage and return its result."""
         with self.stage(name):
             return fn()
+
+    def run_stage(self, name: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
+        """A stage of understanding (named as its tool) timed under the fast path's stage name."""
+        return self.run(STAGE_NAMES.get(name, name), fn)
 
 
 def search_with_relaxation(store: CatalogStore, text: str, filters: SearchFilters, k: int, mode: Mode,
@@ -111,12 +117,13 @@ def without_constraints(text: str, parsed: ParsedAttributes) -> str:
     return " ".join(text.split())
 
 
-def plan_search(parsed: ParsedAttributes | None, normalized: str, filters: SearchFilters | None, evidence: bool,
+def plan_search(understood: Understanding, filters: SearchFilters | None, evidence: bool,
                 kinds: bool) -> tuple[str, SearchFilters, list[str], Evidence]:
-    """Text, hard filters, categories to boost and soft evidence for one query. With `evidence`, brand and colour
-    raise matching products and stay in the searched text; only stated constraints (price, negations, only/只要)
-    filter. Without it, every parsed attribute filters and the rest of the text is searched."""
-    kind = default_lexicon().kind_of(normalized) if kinds else None
+    """Text, hard filters, categories to boost and soft evidence for one understood query. With `evidence`, brand
+    and colour raise matching products and stay in the searched text; only stated constraints (price, negations,
+    only/只要) filter. Without it, every parsed attribute filters and the rest of the text is searched. With
+    `kinds`, the kind of product and the category read rank matching products first."""
+    parsed, normalized, kind = understood.attributes, understood.normalized, understood.kind
     if parsed is None:
         return normalized, filters or SearchFilters(), [], Evidence(kind=kind)
     if filters is not None:
@@ -147,24 +154,17 @@ def analyze_query(store: CatalogStore, raw_query: str | bytes, *, max_chars: int
     ranking model, with the query's product kind (when `kinds`) as evidence."""
     watch = Stopwatch()
     query = watch.run("validate", lambda: clean_query(raw_query, max_chars))
-    predicted = watch.run("intent", lambda: intent.predict(query)) if intent is not None else None
-    fixed = watch.run("spelling", lambda: corrector.correct(query)) if corrector is not None else None
-    searched = fixed.corrected if fixed is not None and fixed.changed else query
-    normalized = watch.run("normalize", lambda: normalize(searched))
-    parsed = watch.run("attributes", lambda: parser.parse(normalized)) if parser is not None else None
-    text, filters, boost, soft = plan_search(parsed, normalized, filters, evidence, kinds)
+    understood = understand(query, intent=intent, corrector=corrector, parser=parser,
+                            kinds=default_lexicon() if kinds else None, run=watch.run_stage)
+    searched = understood.corrected
+    text, filters, boost, soft = plan_search(understood, filters, evidence, kinds)
     hits, used, relaxed = watch.run("search", lambda: search_with_relaxation(store, text, filters, k, mode, boost,
                                                                              ranking, soft))
     expansions: list[Rewrite] = []
     if expander is not None and hits and mode == "hybrid":
         hits, expansions = watch.run("expand", lambda: expander.search_expanded(text, hits, used, boost, k))
-    analysis = QueryAnalysis(query=query, normalized_query=normalized, filters=used, products=hits,
-                             corrected_query=searched if searched != query else None,
-                             correction=fixed.model_dump() if fixed is not None else None,
-                             intent=predicted.model_dump() if predicted is not None else None,
-                             timings=watch.timings, relaxed=relaxed, expansions=expansions,
-                             attributes=parsed.model_dump(exclude={"spans"}) if parsed is not None else None,
-                             product_kind=soft.kind)
+    analysis = QueryAnalysis(**understood.analysis_fields(), filters=used, products=hits, timings=watch.timings,
+                             relaxed=relaxed, expansions=expansions)
     if searched != query:
         analysis.notes.append(f"showing results for '{searched}'; search instead for '{query}'")
     if relaxed:

@@ -119,6 +119,12 @@ class ScriptedChatModel:
         reply = self._next(messages, kwargs)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply)
 
+    def generate_json(self, messages, schema, **kwargs):
+        """JSON through the real validate-and-retry loop, over the scripted replies."""
+        from assistant.llm_base import generate_json
+
+        return generate_json(self, messages, schema, **kwargs)
+
     def bind_tools(self, tools, tool_choice=None, **kwargs):
         """Like a real chat model: later invokes carry the tools; a scripted AIMessage can hold tool calls."""
         return _BoundScripted(self, {"tools": list(tools), "tool_choice": tool_choice, **kwargs})

@@ -230,9 +230,7 @@ def new_search(text: str, parsed: Any) -> SearchState:
     screen = screen_size_in(text)
     if parsed is None:
         return SearchState(text=text, kind=kind, screen_in=screen)
-    filters = parsed.to_filters()
-    boost = filters.categories
-    filters = filters.model_copy(update={"categories": [], "currency": parsed.currency})
+    filters, boost = parsed.search_filters()
     return SearchState(text=(parsed.rest.strip() or text), filters=filters, boost_categories=boost, kind=kind,
                        size=parsed.size, screen_in=screen)
 

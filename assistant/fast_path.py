@@ -129,11 +129,8 @@ def plan_search(understood: Understanding, filters: SearchFilters | None, eviden
     if filters is not None:
         text = without_constraints(normalized, parsed) if evidence else parsed.rest.strip()
         return text or normalized, filters, [], Evidence(kind=kind)
-    parsed_filters = parsed.to_filters()
-    # the category the parser read ranks its products first but excludes nothing: catalogs file the same thing
-    # under many names (防晒霜/防晒乳), and a wrong head noun ("printer paper" -> Printer) must not empty the results
-    boost = parsed_filters.categories if kinds else []
-    hard = parsed_filters.model_copy(update={"currency": parsed.currency, "categories": []})
+    hard, categories = parsed.search_filters()
+    boost = categories if kinds else []
     if not evidence:
         return parsed.rest.strip() or normalized, hard, boost, Evidence(kind=kind)
     soft = Evidence(kind=kind, brands=hard.brands, colors=hard.colors)

@@ -61,6 +61,13 @@ class ParsedAttributes(BaseModel):
             exclude_colors=list(self.exclude_colors),
         )
 
+    def search_filters(self) -> tuple[SearchFilters, list[str]]:
+        """The filters a search applies and the categories it ranks first. The category read never filters:
+        catalogs file the same thing under many names (防晒霜/防晒乳), and a wrong head noun ("printer paper" ->
+        Printer) must not empty the results. Price bounds are in the currency the query named."""
+        filters = self.to_filters()
+        return filters.model_copy(update={"categories": [], "currency": self.currency}), filters.categories
+
     def is_empty(self) -> bool:
         """True when no slot was filled (the free text may still be non-empty)."""
         return not any(getattr(self, slot) not in (None, []) for slot in SLOTS)

@@ -15,9 +15,10 @@ from assistant.settings import Settings
 from tools.catalog_search import Mode
 from tools.catalog_store import CatalogStore
 from tools.core.types import QueryAnalysis, SearchFilters
+from tools.package_files import package_path
 from tools.ranking import RankingModel, RankingOptions
 
-DEMO_CATALOG = Path(__file__).resolve().parent / "data" / "demo_catalog.jsonl"
+DEMO_CATALOG = package_path("assistant", "data", "demo_catalog.jsonl")
 
 
 def offline_environment() -> None:

@@ -11,9 +11,10 @@ from typing import Any, Literal
 import yaml
 
 from tools.core.errors import ConfigError
+from tools.package_files import package_path
 
 Lang = Literal["zh", "en"]
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = package_path("prompts")
 
 
 class PromptLibrary:

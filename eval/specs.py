@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from eval.report_record import metric_direction
 from eval.suites import SUITES
 from tools.core.errors import ConfigError, InputError
+from tools.package_files import package_path
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = package_path("eval", "suites")
 CHECKOUT = SUITES_DIR.parent.parent
 SHARED_DATA = "{shared_data}"
 SHARED_DATA_ENV = "SHOPQUERY_DATA"

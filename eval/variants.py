@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assistant.prompts import PromptLibrary
 from eval.specs import read_yaml_mapping
 from tools.core.errors import ConfigError
+from tools.package_files import package_path
 
 DEFAULT = "default"
-VARIANTS_DIR = Path(__file__).resolve().parent.parent / "prompts" / "variants"
+VARIANTS_DIR = package_path("prompts", "variants")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

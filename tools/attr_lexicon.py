@@ -10,12 +10,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from tools.core.types import Product
+from tools.package_files import package_path
 from tools.text import normalize
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = package_path("tools", "resources")
 KIND_PRIORITY = {"brand": 0, "color": 1, "gender": 2, "category": 3}
 _MEASURE = re.compile(r"^\d+(?:\.\d+)?\s*(?:m|cm|mm|gb|tb|w|v|k|g|p|x)$")
 _PAREN = re.compile(r"\s*\(([^)]*)\)")

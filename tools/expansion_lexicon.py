@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.core.types import Product
+from tools.package_files import package_path
 from tools.text import has_cjk, normalize
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = package_path("tools", "resources")
 MAX_ALTERNATIVES = 3
 MAX_BRAND_PRODUCTS = 2
 _WORD_EDGE = re.compile(r"[a-z0-9]")

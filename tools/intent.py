@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from tools.core.errors import InputError, ModelUnavailable
 from tools.intent_data import LABELS, OOS_LABEL, data_hash, read_jsonl
+from tools.package_files import package_path
 
 if TYPE_CHECKING:
     from langchain_core.tools import StructuredTool
@@ -27,7 +28,7 @@ CONFIG_FILE = "intent.json"
 TRAIN_FILE, DEV_FILE = "intent_train.jsonl", "intent_dev.jsonl"
 BATCH = 32
 SEED = 13
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "eval" / "data"
+DEFAULT_DATA_DIR = package_path("eval", "data")
 DEFAULT_EPOCHS = 3
 DEFAULT_MAX_MINUTES = 9.0
 
@@ -47,6 +48,7 @@ class ClassifyIntentInput(BaseModel):
     query: str = Field(description="the shopper's message, Chinese or English")
 
 
+# where scripts/setup.sh trains the checkpoint in a checkout (read only; an installed package has none)
 SETUP_CHECKPOINT = Path(__file__).resolve().parent.parent / ".cache" / "intent"
 
 

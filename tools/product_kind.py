@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from tools.package_files import package_path
 from tools.text import has_cjk, normalize, stem_en
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = package_path("tools", "resources")
 MAX_EN_WORDS = 5
 MAX_EN_GAP = 1
 MAX_ZH_CHARS = 8

@@ -12,15 +12,17 @@ import numpy as np
 
 from tools.core.errors import InputError
 from tools.core.models import Embedder
+from tools.package_files import package_path
 from tools.text import has_cjk, normalize
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = package_path("tools", "resources")
 DEFAULT_LOG_SIZE = 20_000
 DEFAULT_LOGS = (RESOURCES / "expansion_querylog_zh.tsv", RESOURCES / "expansion_querylog_en.tsv")
 EMBED_BATCH = 512
 
 
-# read-only places where set-up leaves the embedded shipped logs (scripts/setup.sh runs `python -m tools.querylog`)
+# read-only places where set-up leaves the embedded shipped logs in a checkout (scripts/setup.sh runs
+# `python -m tools.querylog`); an installed package has none and embeds them into DATA_DIR/expansion once
 SHARED_CACHE_DIRS = [Path(__file__).resolve().parent.parent / ".cache" / "querylog"]
 
 
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     from tools.embeddings import get_embedder
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--cache", type=Path, default=SHARED_CACHE_DIRS[0])
+    parser.add_argument("--cache", type=Path, required=True,
+                        help="folder for the embeddings (set-up uses .cache/querylog in the checkout)")
     parser.add_argument("--embedder", default="e5-torch")
     args = parser.parse_args(argv)
     log = QueryLog.from_files(DEFAULT_LOGS, get_embedder(args.embedder), args.cache, limit=DEFAULT_LOG_SIZE)

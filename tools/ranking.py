@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from tools.package_files import package_path
 from tools.ranking_features import FEATURES, Evidence, feature_matrix, gather
 from tools.text import has_cjk, tokenize
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "resources" / "ranking_model.json"
+DEFAULT_MODEL = package_path("tools", "resources", "ranking_model.json")
 CANDIDATE_DEPTH = 100
 
 

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from tools.package_files import package_path
+
 WORD = re.compile(r"[a-z]+")
-SCORER_FILE = Path(__file__).parent / "resources" / "en_scorer.json"
+SCORER_FILE = package_path("tools", "resources", "en_scorer.json")
 MIN_ZIPF = 1.0
 FLOOR_LOGP = math.log(1e-10)
 DOMAIN_MIX = 0.5

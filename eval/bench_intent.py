@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry: train the baseline, load the checkpoint, score both on the same file."""
     parser = argparse.ArgumentParser(description="fine-tuned intent classifier vs TF-IDF baseline")
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "eval" / "data")
-    parser.add_argument("--data", type=Path, default=None, help="default: DATA_DIR/intent_test.jsonl")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "tools" / "resources")
+    parser.add_argument("--data", type=Path, default=None, help="default: eval/data/intent_test.jsonl")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", choices=["int8", "bf16", "fp32"], default="int8")
     args = parser.parse_args(argv)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     train = read_jsonl(args.data_dir / "intent_train.jsonl")
     dev = read_jsonl(args.data_dir / "intent_dev.jsonl")
-    cases = read_jsonl(args.data or args.data_dir / "intent_test.jsonl")
+    cases = read_jsonl(args.data or ROOT / "eval" / "data" / "intent_test.jsonl")
     started = time.perf_counter()
     baseline = TfidfBaseline(train)
     baseline.threshold = choose_threshold(baseline.probabilities([e.text for e in dev]),

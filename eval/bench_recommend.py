@@ -4,7 +4,7 @@ by leave-last-out hit rate@10 over synthetic shopper histories, plus the latency
     .venv/bin/python eval/bench_recommend.py [--users-per-persona 25] [--seed bench-heldout-1] [--json]
 
 The histories are SYNTHETIC: shoppers are simulated over the demo catalog from the six demo personas
-(assistant/data/demo_users.jsonl), each simulated shopper with its own randomly drawn favourite brands and price
+(tools/resources/demo_users.jsonl), each simulated shopper with its own randomly drawn favourite brands and price
 window, using a seed distinct from the demo seed. For every shopper with a purchase, the last purchase is held out
 together with the rest of its visit; the visit's query is searched (hybrid, top 50 candidates) and each method ranks
 those candidates using only the remaining events of everyone. A hit is the held-out product in the top 10.

@@ -1,10 +1,10 @@
-"""Build eval/data/intent_{train,dev,test}.jsonl deterministically from the shared data and written templates.
+"""Build tools/resources/intent_{train,dev}.jsonl and eval/data/intent_test.jsonl deterministically from the shared data and written templates.
 
 Sources: Bitext customer-support utterances (20k file -> train/dev by hash, 8k file -> test), CLINC150 (its own
 train/val/test splits, out-of-scope splits included), real Taobao queries of the Multi-CPR log (hash split) and
 written zh + en templates filled with demo-catalog product names (every 5th template test-only, the next dev-only).
 
-    .venv/bin/python scripts/build_intent_data.py [--shared ../shared/data] [--out eval/data]
+    .venv/bin/python scripts/build_intent_data.py [--shared ../shared/data] [--out eval/data] [--train-out tools/resources]
 """
 
 from __future__ import annotations
@@ -325,11 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--catalog", type=Path, default=ROOT / "assistant" / "data" / "demo_catalog.jsonl")
-    parser.add_argument("--out", type=Path, default=ROOT / "eval" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "eval" / "data", help="where intent_test.jsonl goes")
+    parser.add_argument("--train-out", type=Path, default=ROOT / "tools" / "resources",
+                        help="where intent_train.jsonl and intent_dev.jsonl go (they ship with the classifier)")
     args = parser.parse_args(argv)
     splits = build(args.shared, args.catalog)
     for split, examples in splits.items():
-        write_jsonl(args.out / f"intent_{split}.jsonl", examples)
+        write_jsonl((args.out if split == "test" else args.train_out) / f"intent_{split}.jsonl", examples)
         counts = Counter((e.label, e.lang) for e in examples)
         print(f"{split}: {len(examples)}")
         for label in LABELS:

@@ -59,7 +59,7 @@ def test_the_wheel_holds_every_file_of_the_packages(wheel):
                 if path.is_file() and "__pycache__" not in path.parts}
     assert expected - shipped == set()
     for must in ("prompts/system.yaml", "prompts/variants/terse.yaml", "tools/resources/zh_words.tsv.gz",
-                 "assistant/data/demo_catalog.jsonl", "eval/suites/retrieval_dev.yaml", "eval/data/intent_train.jsonl"):
+                 "assistant/data/demo_catalog.jsonl", "eval/suites/retrieval_dev.yaml", "tools/resources/intent_train.jsonl"):
         assert must in shipped
     assert not [name for name in shipped if name.startswith(("tests/", "scripts/", ".cache/"))]
 

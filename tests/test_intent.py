@@ -36,7 +36,7 @@ from tools.intent_data import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "eval" / "data"
+DATA = {"train": ROOT / "tools" / "resources", "dev": ROOT / "tools" / "resources", "test": ROOT / "eval" / "data"}
 
 
 def _build_script():
@@ -47,7 +47,7 @@ def _build_script():
 
 
 def _rows(split: str) -> list[dict]:
-    return [json.loads(line) for line in (DATA / f"intent_{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in (DATA[split] / f"intent_{split}.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 def test_bitext_mapping():
@@ -121,7 +121,7 @@ def test_dataset_files_are_valid_and_disjoint():
     assert not train_texts & {r["text"].casefold() for r in splits["test"]}
     written = {s: {r["source"] for r in rows if r["source"].startswith("written:")} for s, rows in splits.items()}
     assert not written["train"] & written["test"]  # test templates are never trained on
-    assert sum(p.stat().st_size for p in DATA.glob("intent_*.jsonl")) < 3_000_000
+    assert sum((DATA[s] / f"intent_{s}.jsonl").stat().st_size for s in DATA) < 3_000_000
 
 
 def test_threshold_logic():

@@ -21,7 +21,7 @@ from tools.history import Event, EventType, HistoryStore
 from tools.package_files import package_path
 from tools.text import normalize
 
-DEMO_USERS_FILE = package_path("assistant", "data", "demo_users.jsonl")
+DEMO_USERS_FILE = package_path("tools", "resources", "demo_users.jsonl")
 DEMO_SEED = "shopquery-demo-1"
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 

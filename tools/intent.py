@@ -28,7 +28,8 @@ CONFIG_FILE = "intent.json"
 TRAIN_FILE, DEV_FILE = "intent_train.jsonl", "intent_dev.jsonl"
 BATCH = 32
 SEED = 13
-DEFAULT_DATA_DIR = package_path("eval", "data")
+# the classifier's training and threshold data ship with it (built by scripts/build_intent_data.py)
+DEFAULT_DATA_DIR = package_path("tools", "resources")
 DEFAULT_EPOCHS = 3
 DEFAULT_MAX_MINUTES = 9.0
 

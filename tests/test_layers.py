@@ -11,7 +11,8 @@ ABOVE = {"tools": ("assistant", "eval", "prompts"), "assistant": ("eval",)}
 def test_no_layer_reads_the_files_of_a_layer_above_it():
     found = []
     for layer, above in ABOVE.items():
-        pattern = re.compile(r"""package_path\(\s*["'](%s)["']""" % "|".join(above))
+        names = "|".join(above)
+        pattern = re.compile(r"""package_path\(\s*["'](""" + names + r""")["']""")
         for path in sorted((ROOT / layer).rglob("*.py")):
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if pattern.search(line):

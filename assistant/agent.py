@@ -7,7 +7,8 @@ model is asked for a search_catalog call (a named tool call: native where the ba
 in llama.cpp) when the rules cannot tell what a follow-up means, or on every search turn when `tool_calls="always"`;
 its arguments are validated with pydantic, values the conversation does not support are dropped, and a rejected call
 goes back to the model with the error, a bounded number of times. Then search, personal re-ranking and the reply,
-streamed from the model and checked before it is accepted. Whenever the model is down, slow past the deadline, or
+streamed from the model and checked before it is accepted. Every tool runs as a LangChain tool from the
+assistant's tool registry (tools/registry.py), so callbacks given to the agent see each run. Whenever the model is down, slow past the deadline, or
 writes something unusable, the turn finishes on the fast path with a templated reply and says why: the shopper
 always gets products or an answer."""
 
@@ -60,6 +61,7 @@ from assistant.dialogue_search import search_turn, trace_args
 from assistant.validation import clean_query
 from tools.core.errors import ShopqueryError
 from tools.core.types import Product, SearchFilters, SearchHit
+from tools.registry import ToolRegistry
 
 # below this intent probability, a service label does not override a product category named in the message
 SERVICE_MIN_PROBABILITY = 0.5
@@ -73,8 +75,11 @@ class Agent:
 
     def __init__(self, assistant: Any, *, tool_calls: ToolCallPolicy | None = None, k: int = 5,
                  reply_tokens: int = 160, timeout_s: float | None = None, use_model: bool = True,
-                 model_clarify: bool = False):
+                 model_clarify: bool = False, callbacks: list[Any] | None = None):
         self.assistant = assistant
+        self.tools = ToolRegistry(assistant)
+        # passed to every tool run: LangChain callback handlers (tracing, logging) see each one
+        self.config: dict[str, Any] = {"callbacks": list(callbacks)} if callbacks else {}
         settings = assistant.settings
         self.tool_calls: ToolCallPolicy = tool_calls or getattr(settings, "agent_tool_calls", "auto")
         self.k = k
@@ -82,7 +87,8 @@ class Agent:
         self.timeout_s = timeout_s if timeout_s is not None else getattr(settings, "agent_timeout_s", 20.0)
         self.use_model = use_model
         self.model_clarify = model_clarify  # let the model word clarifying questions (templated by default)
-        self.model = ModelCalls(assistant, use_model=use_model, reply_tokens=reply_tokens, timeout_s=self.timeout_s)
+        self.model = ModelCalls(assistant, self.tools, use_model=use_model, reply_tokens=reply_tokens,
+                                timeout_s=self.timeout_s)
 
     # ------------------------------------------------------------------ public
     def prime_model(self) -> int:
@@ -157,20 +163,16 @@ class Agent:
 
     # ------------------------------------------------------------------ the turn
     def _run(self, turn: Turn) -> AgentTurn:
-        a = self.assistant
-        settings = a.settings
-        intent = self._tool(turn, "classify_intent", {"query": turn.message},
-                            lambda: a.intent_classifier.predict(turn.message)) if settings.classify_intent else None
+        settings = self.assistant.settings
+        intent = self._tool(turn, "classify_intent", {"query": turn.message}) if settings.classify_intent else None
         label = intent.label if intent is not None else None
         corrected = turn.message
         if turn.correct:
-            fixed = self._tool(turn, "correct_spelling", {"query": turn.message},
-                               lambda: a.corrector.correct(turn.message))
+            fixed = self._tool(turn, "correct_spelling", {"query": turn.message})
             if fixed.changed:
                 corrected = fixed.corrected
         wanted = without_only(corrected) if turn.state.search is not None else corrected
-        parsed = self._tool(turn, "parse_attributes", {"query": wanted},
-                            lambda: a.attribute_parser.parse(wanted)) if settings.parse_attributes else None
+        parsed = self._tool(turn, "parse_attributes", {"query": wanted}) if settings.parse_attributes else None
         unsure = intent is not None and intent.probability < SERVICE_MIN_PROBABILITY
         action = interpret(turn.state, corrected, parsed, label, unsure=unsure)
         base = dict(session_id=turn.state.session_id, user_id=turn.state.user_id, message=turn.message,
@@ -290,9 +292,10 @@ class Agent:
         return AgentTurn(**base, reply=reply, trace=turn.trace, notes=turn.notes)
 
     # ------------------------------------------------------------------ tools
-    def _tool(self, turn: Turn, name: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
+    def _tool(self, turn: Turn, name: str, args: dict[str, Any]) -> Any:
+        """Run a registry tool as a traced step of the turn; its typed result."""
         with turn.step("tool", name, args) as record:
-            value = fn()
+            value = self.tools.call(name, args, self.config)
             record.result = summary(value)
         return value
 
@@ -306,16 +309,16 @@ class Agent:
         return next(iter(self.assistant.store.products_by_id([product_id])), None)
 
     def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> Any:
-        """The turn's catalog search (kind, size and comparatives applied; see dialogue_search)."""
-        from tools.catalog_search import search_catalog
-
+        """The turn's catalog search (kind, size and comparatives applied; see dialogue_search): one traced
+        step, each catalog search in it a run of the search_catalog tool."""
         k = k or self.k
         args = trace_args(search)
-        store, text = self.assistant.store, search.text or turn.message
+        text = search.text or turn.message
 
         def run(filters: SearchFilters, depth: int) -> list[SearchHit]:
-            return search_catalog(store, text, filters, k=depth + (10 if turn.state.user_id else 0),
-                                  mode="hybrid", boost_categories=search.boost_categories or None)
+            return self.tools.call("search_catalog", {
+                "query": text, "filters": filters, "depth": depth + (10 if turn.state.user_id else 0),
+                "boost_categories": search.boost_categories or None}, self.config)
 
         with turn.step("tool", "search_catalog", args) as record:
             found = search_turn(run, search, k + (10 if turn.state.user_id else 0))
@@ -326,14 +329,15 @@ class Agent:
     def _expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],
                     used: SearchFilters) -> list[str]:
         """Verified rewrites of the search (cached; lexicon and query log, no model), offered as next steps."""
-        a = self.assistant
-        if not a.settings.expand_queries or not hits or not search.text:
+        if not self.assistant.settings.expand_queries or not hits or not search.text:
             return []
-        expander = self._expander(turn)
+        self.tools.tool("expand_query")  # the expander loads here: one that cannot load fails the turn
+        preferences = self._preferences(turn)
         try:
             with turn.step("tool", "expand_query", {"query": search.text}) as record:
-                _, accepted = expander.search_expanded(
-                    search.text, hits, used, search.boost_categories or None, self.k)
+                accepted = self.tools.call("expand_query", {
+                    "query": search.text, "hits": hits, "filters": used, "depth": self.k,
+                    "boost_categories": search.boost_categories or None, "preferences": preferences}, self.config)
                 record.result = ", ".join(r.text for r in accepted) or "no verified rewrite"
         except ShopqueryError as exc:
             turn.notes.append(f"query expansion unavailable ({short(exc)})")
@@ -346,14 +350,12 @@ class Agent:
         user_id = turn.state.user_id
         if not user_id or not hits:
             return [ProductCard.of(h.product, score=h.score) for h in hits[: self.k]]
-        from tools.recommend import recommend
-
-        a = self.assistant
         try:
             profile = self._profile(turn)
-            with turn.step("tool", "recommend_products", {"query": query, "user_id": user_id, "k": self.k}) as rec:
-                recs = recommend(hits, profile, a.item_model(), k=self.k, lang=turn.state.lang,
-                                 lookup=a.store.products_by_id)
+            args = {"query": query, "user_id": user_id, "k": self.k}
+            with turn.step("tool", "recommend_products", args) as rec:
+                recs = self.tools.call("recommend_products", {
+                    **args, "candidates": hits, "profile": profile, "lang": turn.state.lang}, self.config)
                 rec.result = f"{len(recs)} products"
         except ShopqueryError as exc:
             turn.notes.append(f"history unavailable ({short(exc)}); products in search order")
@@ -386,10 +388,8 @@ class Agent:
         """The shopper's history profile, read once per turn (traced as lookup_user_history); a history that
         failed raises the same error again to every later use in the turn."""
         if "profile" not in turn.lookups:
-            a, user_id = self.assistant, turn.state.user_id
             try:
-                turn.lookups["profile"] = self._tool(turn, "lookup_user_history", {"user_id": user_id},
-                                                     lambda: a.history.profile(user_id, a.store.products_by_id))
+                turn.lookups["profile"] = self._tool(turn, "lookup_user_history", {"user_id": turn.state.user_id})
             except ShopqueryError as exc:
                 turn.lookups["profile"] = exc
         found = turn.lookups["profile"]
@@ -397,21 +397,19 @@ class Agent:
             raise found
         return found
 
-    def _expander(self, turn: Turn) -> Any:
-        """The expander, biased to the shopper's preferred brands and categories when their history has any
-        (the same profile the re-ranking uses); a history that fails leaves the plain expander."""
-        expander = self.assistant.expander
+    def _preferences(self, turn: Turn) -> dict[str, list[str]] | None:
+        """The shopper's preferred brands and categories, to bias the expansion (the same profile the re-ranking
+        uses); None without a user, with an empty history or a history that fails."""
         if not turn.state.user_id:
-            return expander
+            return None
         try:
             profile = self._profile(turn)
         except ShopqueryError:
-            return expander
+            return None
         if profile.is_empty:
-            return expander
-        return expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
-                                          "categories": [p.name for p in profile.preferred_categories[:3]]})
-
+            return None
+        return {"brands": [p.name for p in profile.preferred_brands[:3]],
+                "categories": [p.name for p in profile.preferred_categories[:3]]}
 
 def _met(found: Any) -> tuple[bool, bool, int]:
     """How well a search met its reading: found anything, found the kind, fewest constraints relaxed."""

@@ -19,6 +19,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
+
 from assistant.agent_facts import (
     advice,
     comparison_advice,
@@ -70,11 +73,11 @@ class Agent:
 
     def __init__(self, assistant: Any, *, tool_calls: ToolCallPolicy | None = None, k: int = 5,
                  reply_tokens: int = 160, timeout_s: float | None = None, use_model: bool = True,
-                 model_clarify: bool = False, callbacks: list[Any] | None = None):
+                 model_clarify: bool = False, callbacks: list[BaseCallbackHandler] | None = None):
         self.assistant = assistant
         self.tools = ToolRegistry(assistant)
         # passed to every tool run: LangChain callback handlers (tracing, logging) see each one
-        self.config: dict[str, Any] = {"callbacks": list(callbacks)} if callbacks else {}
+        self.config: RunnableConfig = {"callbacks": list(callbacks)} if callbacks else {}
         settings = assistant.settings
         self.tool_calls: ToolCallPolicy = tool_calls or getattr(settings, "agent_tool_calls", "auto")
         self.k = k
@@ -160,7 +163,8 @@ class Agent:
     # ------------------------------------------------------------------ the turn
     def _run(self, turn: Turn) -> AgentTurn:
         settings = self.assistant.settings
-        intent = self.steps.run(turn, "classify_intent", {"query": turn.message}) if settings.classify_intent else None
+        intent = (self.steps.run(turn, "classify_intent", {"query": turn.message})
+                  if settings.classify_intent else None)
         label = intent.label if intent is not None else None
         corrected = turn.message
         if turn.correct:

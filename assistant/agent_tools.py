@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 from assistant.agent_text import reason_text, summary
 from assistant.agent_types import ProductCard, TraceStep, Turn, short
 from assistant.dialogue import SearchState
@@ -17,7 +19,7 @@ from tools.registry import ToolRegistry
 class TurnTools:
     """The tool steps of turns over one Assistant: its registry's tools, run with the agent's config."""
 
-    def __init__(self, assistant: Any, tools: ToolRegistry, config: dict[str, Any], k: int):
+    def __init__(self, assistant: Any, tools: ToolRegistry, config: RunnableConfig, k: int):
         self.assistant = assistant
         self.tools = tools
         self.config = config

@@ -397,16 +397,15 @@ class ExpandQueryInput(BaseModel):
 
 
 def make_expand_tool(expander: QueryExpander):
-    """The expand_query LangChain tool bound to an expander (schema derived from ExpandQueryInput). A program may
-    pass the `hits` of a search (with its `filters`, `boost_categories`, `depth` and the shopper's `preferences`)
-    to get the fast path's verified rewrites of it instead; the accepted rewrites are the call's artifact."""
+    """The expand_query LangChain tool bound to an expander (schema derived from ExpandQueryInput); a program may
+    pass a search's `hits` (with its filters, boost, depth, preferences) for the fast path's rewrites of it."""
     from tools.context_tool import ContextTool
 
     def run(query: str, use_llm: bool = False, k: int = 3, hits: list[SearchHit] | None = None,
             filters: SearchFilters | None = None, boost_categories: list[str] | None = None, depth: int = 10,
             preferences: dict | None = None) -> tuple[dict, list[Rewrite]]:
         if hits is not None:
-            _, accepted = expander.search_expanded(query, hits, filters, boost_categories, depth, preferences)
+            accepted = expander.search_expanded(query, hits, filters, boost_categories, depth, preferences)[1]
             return {"query": query, "expansions": [{"text": r.text, "source": r.source, "score": r.score}
                                                    for r in accepted]}, accepted
         result = expander.expand(query, use_llm=use_llm, k=k)

@@ -7,7 +7,8 @@ model is asked for a search_catalog call (a named tool call: native where the ba
 in llama.cpp) when the rules cannot tell what a follow-up means, or on every search turn when `tool_calls="always"`;
 its arguments are validated with pydantic, values the conversation does not support are dropped, and a rejected call
 goes back to the model with the error, a bounded number of times. Then search, personal re-ranking and the reply,
-streamed from the model and checked before it is accepted. Whenever the model is down, slow past the deadline, or
+streamed from the model and checked before it is accepted. Every tool runs as a LangChain tool from the
+assistant's tool registry (tools/registry.py), so callbacks given to the agent see each run. Whenever the model is down, slow past the deadline, or
 writes something unusable, the turn finishes on the fast path with a templated reply and says why: the shopper
 always gets products or an answer."""
 
@@ -17,6 +18,9 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
 
 from assistant.agent_facts import (
     advice,
@@ -31,11 +35,10 @@ from assistant.agent_model import ModelCalls, Reply
 from assistant.agent_text import (
     category_options,
     in_language,
-    reason_text,
     relaxed_note,
     suggestions_for,
-    summary,
 )
+from assistant.agent_tools import TurnTools
 from assistant.agent_types import (
     AgentTurn,
     ProductCard,
@@ -43,12 +46,10 @@ from assistant.agent_types import (
     ToolCallPolicy,
     TraceStep,
     Turn,
-    short,
 )
 from assistant.dialogue import (
     REFINEMENT_LABELS,
     Action,
-    SearchState,
     SessionState,
     interpret,
     language_for,
@@ -56,10 +57,9 @@ from assistant.dialogue import (
     without_only,
 )
 from assistant.dialogue_constraints import track
-from assistant.dialogue_search import search_turn, trace_args
 from assistant.validation import clean_query
 from tools.core.errors import ShopqueryError
-from tools.core.types import Product, SearchFilters, SearchHit
+from tools.registry import ToolRegistry
 
 # below this intent probability, a service label does not override a product category named in the message
 SERVICE_MIN_PROBABILITY = 0.5
@@ -73,8 +73,11 @@ class Agent:
 
     def __init__(self, assistant: Any, *, tool_calls: ToolCallPolicy | None = None, k: int = 5,
                  reply_tokens: int = 160, timeout_s: float | None = None, use_model: bool = True,
-                 model_clarify: bool = False):
+                 model_clarify: bool = False, callbacks: list[BaseCallbackHandler] | None = None):
         self.assistant = assistant
+        self.tools = ToolRegistry(assistant)
+        # passed to every tool run: LangChain callback handlers (tracing, logging) see each one
+        self.config: RunnableConfig = {"callbacks": list(callbacks)} if callbacks else {}
         settings = assistant.settings
         self.tool_calls: ToolCallPolicy = tool_calls or getattr(settings, "agent_tool_calls", "auto")
         self.k = k
@@ -82,7 +85,9 @@ class Agent:
         self.timeout_s = timeout_s if timeout_s is not None else getattr(settings, "agent_timeout_s", 20.0)
         self.use_model = use_model
         self.model_clarify = model_clarify  # let the model word clarifying questions (templated by default)
-        self.model = ModelCalls(assistant, use_model=use_model, reply_tokens=reply_tokens, timeout_s=self.timeout_s)
+        self.steps = TurnTools(assistant, self.tools, self.config, k)
+        self.model = ModelCalls(assistant, self.tools, use_model=use_model, reply_tokens=reply_tokens,
+                                timeout_s=self.timeout_s)
 
     # ------------------------------------------------------------------ public
     def prime_model(self) -> int:
@@ -157,20 +162,17 @@ class Agent:
 
     # ------------------------------------------------------------------ the turn
     def _run(self, turn: Turn) -> AgentTurn:
-        a = self.assistant
-        settings = a.settings
-        intent = self._tool(turn, "classify_intent", {"query": turn.message},
-                            lambda: a.intent_classifier.predict(turn.message)) if settings.classify_intent else None
+        settings = self.assistant.settings
+        intent = (self.steps.run(turn, "classify_intent", {"query": turn.message})
+                  if settings.classify_intent else None)
         label = intent.label if intent is not None else None
         corrected = turn.message
         if turn.correct:
-            fixed = self._tool(turn, "correct_spelling", {"query": turn.message},
-                               lambda: a.corrector.correct(turn.message))
+            fixed = self.steps.run(turn, "correct_spelling", {"query": turn.message})
             if fixed.changed:
                 corrected = fixed.corrected
         wanted = without_only(corrected) if turn.state.search is not None else corrected
-        parsed = self._tool(turn, "parse_attributes", {"query": wanted},
-                            lambda: a.attribute_parser.parse(wanted)) if settings.parse_attributes else None
+        parsed = self.steps.run(turn, "parse_attributes", {"query": wanted}) if settings.parse_attributes else None
         unsure = intent is not None and intent.probability < SERVICE_MIN_PROBABILITY
         action = interpret(turn.state, corrected, parsed, label, unsure=unsure)
         base = dict(session_id=turn.state.session_id, user_id=turn.state.user_id, message=turn.message,
@@ -194,11 +196,11 @@ class Agent:
             proposed = self.model.search_call(turn, search)
             if proposed is not None:
                 search = merge(proposed, search if action.certain else None)
-        found = self._search(turn, search)
+        found = self.steps.search(turn, search)
         if search is not rules and (not found.hits or found.kind_missing or found.relaxed):
             # verified by retrieval: a model reading that cannot be met is kept only if the rules' reading does
             # no better
-            alternative = self._search(turn, rules)
+            alternative = self.steps.search(turn, rules)
             if _met(alternative) > _met(found):
                 turn.trace.append(TraceStep(kind="note", name="rewrite_rejected",
                                             result="the rules' reading meets more of the conversation"))
@@ -207,13 +209,13 @@ class Agent:
             turn.inferred.update({"price_min", "price_max"})
         turn.inferred.update(f"{c.field}_{c.direction}" for c in search.comparatives if c.bound is not None)
         hits, used = found.hits, found.used
-        cards = self._personalize(turn, search.text, hits)
+        cards = self.steps.personalize(turn, search.text, hits)
         turn.state.search = search
-        turn.state.shown = [p for p in (self._product(c.id) for c in cards) if p is not None]
+        turn.state.shown = [p for p in (self.steps.product(c.id) for c in cards) if p is not None]
         if turn.replay:
             return AgentTurn(**base, reply="", products=cards, filters=used, relaxed=found.relaxed)
-        rewrites = [r for r in self._expansions(turn, search, hits, used) if in_language(r, turn.state.lang)]
-        self._record_search(turn, turn.message)
+        rewrites = [r for r in self.steps.expansions(turn, search, hits, used) if in_language(r, turn.state.lang)]
+        self.steps.record_search(turn, turn.message)
         lang = turn.state.lang
         notes = found_notes(search, found.relaxed, found.unknown, found.kind_missing, lang)
         variables = {"message": turn.message, "products": [c.model_dump() for c in cards], "notes": notes,
@@ -232,12 +234,12 @@ class Agent:
     def _compare_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
         ids = list(action.product_ids)
         for term in action.compare_terms:
-            found = self._search(turn, new_search(term, self._parse(term)), k=1)
+            found = self.steps.search(turn, new_search(term, self.steps.parse(term)), k=1)
             ids += [h.product.id for h in found.hits[:1] if h.product.id not in ids]
-        products = [p for p in (self._product(i) for i in ids) if p is not None]
-        self._record_tool(turn, "compare_products", {"product_ids": ids}, f"{len(products)} products")
+        products = [p for p in (self.steps.product(i) for i in ids) if p is not None]
+        self.steps.record(turn, "compare_products", {"product_ids": ids}, f"{len(products)} products")
         if len(products) < 2:
-            search = new_search(turn.message, self._parse(turn.message))
+            search = new_search(turn.message, self.steps.parse(turn.message))
             return self._search_turn(turn, Action(kind="search", search=search), base | {"action": "search"})
         cards = [ProductCard.of(p) for p in products]
         turn.state.shown = products
@@ -252,8 +254,8 @@ class Agent:
         return AgentTurn(**base, reply=text, products=cards, trace=turn.trace, notes=turn.notes)
 
     def _product_turn(self, turn: Turn, action: Action, base: dict[str, Any]) -> AgentTurn:
-        product = self._product(action.product_ids[0]) if action.product_ids else None
-        self._record_tool(turn, "get_product", {"product_id": action.product_ids[0] if action.product_ids else ""},
+        product = self.steps.product(action.product_ids[0]) if action.product_ids else None
+        self.steps.record(turn, "get_product", {"product_id": action.product_ids[0] if action.product_ids else ""},
                           product.title[:60] if product else "not found")
         if product is None:
             return self._clarify_turn(turn, base)
@@ -284,133 +286,10 @@ class Agent:
             name = "out_of_scope" if "out_of_scope" in action.refinements else "smalltalk"
             reply = prompts.render("service", name, lang)
         else:
-            recent = self._recent_items(turn)
+            recent = self.steps.recent_items(turn)
             reply = prompts.render("service", "service", lang, intent=base["intent"], recent=recent)
         turn.emit(reply)
         return AgentTurn(**base, reply=reply, trace=turn.trace, notes=turn.notes)
-
-    # ------------------------------------------------------------------ tools
-    def _tool(self, turn: Turn, name: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
-        with turn.step("tool", name, args) as record:
-            value = fn()
-            record.result = summary(value)
-        return value
-
-    def _record_tool(self, turn: Turn, name: str, args: dict[str, Any], result: str) -> None:
-        turn.trace.append(TraceStep(kind="tool", name=name, args=args, result=result))
-
-    def _parse(self, text: str) -> Any:
-        return self.assistant.attribute_parser.parse(text) if self.assistant.settings.parse_attributes else None
-
-    def _product(self, product_id: str) -> Product | None:
-        return next(iter(self.assistant.store.products_by_id([product_id])), None)
-
-    def _search(self, turn: Turn, search: SearchState, k: int | None = None) -> Any:
-        """The turn's catalog search (kind, size and comparatives applied; see dialogue_search)."""
-        from tools.catalog_search import search_catalog
-
-        k = k or self.k
-        args = trace_args(search)
-        store, text = self.assistant.store, search.text or turn.message
-
-        def run(filters: SearchFilters, depth: int) -> list[SearchHit]:
-            return search_catalog(store, text, filters, k=depth + (10 if turn.state.user_id else 0),
-                                  mode="hybrid", boost_categories=search.boost_categories or None)
-
-        with turn.step("tool", "search_catalog", args) as record:
-            found = search_turn(run, search, k + (10 if turn.state.user_id else 0))
-            gaps = found.relaxed + [f"no {u} data" for u in found.unknown]
-            record.result = f"{len(found.hits)} products" + (f"; relaxed {', '.join(gaps)}" if gaps else "")
-        return found
-
-    def _expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],
-                    used: SearchFilters) -> list[str]:
-        """Verified rewrites of the search (cached; lexicon and query log, no model), offered as next steps."""
-        a = self.assistant
-        if not a.settings.expand_queries or not hits or not search.text:
-            return []
-        expander = self._expander(turn)
-        try:
-            with turn.step("tool", "expand_query", {"query": search.text}) as record:
-                _, accepted = expander.search_expanded(
-                    search.text, hits, used, search.boost_categories or None, self.k)
-                record.result = ", ".join(r.text for r in accepted) or "no verified rewrite"
-        except ShopqueryError as exc:
-            turn.notes.append(f"query expansion unavailable ({short(exc)})")
-            return []
-        return [r.text for r in accepted]
-
-    def _personalize(self, turn: Turn, query: str, hits: list[SearchHit]) -> list[ProductCard]:
-        """Re-rank by the shopper's history (brands, categories, price band, items bought together) when the
-        turn has a user; otherwise keep the search order. A history store that fails leaves the search order."""
-        user_id = turn.state.user_id
-        if not user_id or not hits:
-            return [ProductCard.of(h.product, score=h.score) for h in hits[: self.k]]
-        from tools.recommend import recommend
-
-        a = self.assistant
-        try:
-            profile = self._profile(turn)
-            with turn.step("tool", "recommend_products", {"query": query, "user_id": user_id, "k": self.k}) as rec:
-                recs = recommend(hits, profile, a.item_model(), k=self.k, lang=turn.state.lang,
-                                 lookup=a.store.products_by_id)
-                rec.result = f"{len(recs)} products"
-        except ShopqueryError as exc:
-            turn.notes.append(f"history unavailable ({short(exc)}); products in search order")
-            return [ProductCard.of(h.product, score=h.score) for h in hits[: self.k]]
-        return [ProductCard.of(r.product, reason=reason_text(r.reasons, turn.state.lang), score=r.score)
-                for r in recs]
-
-    def _record_search(self, turn: Turn, text: str) -> None:
-        """Remember the search in the shopper's history (a history that fails costs the turn nothing)."""
-        if not turn.state.user_id:
-            return
-        try:
-            self.assistant.history.record({"user_id": turn.state.user_id, "type": "search", "query": text[:500]})
-        except ShopqueryError as exc:
-            turn.notes.append(f"could not record the search ({short(exc)})")
-
-    def _recent_items(self, turn: Turn) -> list[str]:
-        user_id = turn.state.user_id
-        if not user_id:
-            return []
-        try:
-            profile = self._profile(turn)
-        except ShopqueryError as exc:
-            turn.notes.append(f"history unavailable ({short(exc)})")
-            return []
-        ids = [*profile.recently_purchased, *profile.recently_viewed][:3]
-        return [p.title[:40] for p in self.assistant.store.products_by_id(ids)]
-
-    def _profile(self, turn: Turn) -> Any:
-        """The shopper's history profile, read once per turn (traced as lookup_user_history); a history that
-        failed raises the same error again to every later use in the turn."""
-        if "profile" not in turn.lookups:
-            a, user_id = self.assistant, turn.state.user_id
-            try:
-                turn.lookups["profile"] = self._tool(turn, "lookup_user_history", {"user_id": user_id},
-                                                     lambda: a.history.profile(user_id, a.store.products_by_id))
-            except ShopqueryError as exc:
-                turn.lookups["profile"] = exc
-        found = turn.lookups["profile"]
-        if isinstance(found, ShopqueryError):
-            raise found
-        return found
-
-    def _expander(self, turn: Turn) -> Any:
-        """The expander, biased to the shopper's preferred brands and categories when their history has any
-        (the same profile the re-ranking uses); a history that fails leaves the plain expander."""
-        expander = self.assistant.expander
-        if not turn.state.user_id:
-            return expander
-        try:
-            profile = self._profile(turn)
-        except ShopqueryError:
-            return expander
-        if profile.is_empty:
-            return expander
-        return expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
-                                          "categories": [p.name for p in profile.preferred_categories[:3]]})
 
 
 def _met(found: Any) -> tuple[bool, bool, int]:

@@ -18,6 +18,7 @@ from assistant.dialogue import SearchState
 from assistant.reply_checks import reply_problem
 from tools.catalog_search import SearchCatalogInput
 from tools.core.types import Product
+from tools.registry import ToolRegistry
 
 MAX_TOOL_RETRIES = 2
 TOOL_CALL_TOKENS = 120
@@ -39,8 +40,10 @@ class Reply(BaseModel):
 class ModelCalls:
     """The model side of a turn, over one Assistant (its prompts and chat model)."""
 
-    def __init__(self, assistant: Any, *, use_model: bool, reply_tokens: int, timeout_s: float):
+    def __init__(self, assistant: Any, tools: ToolRegistry, *, use_model: bool, reply_tokens: int,
+                 timeout_s: float):
         self.assistant = assistant
+        self.tools = tools
         self.use_model = use_model
         self.reply_tokens = reply_tokens
         self.timeout_s = timeout_s
@@ -84,7 +87,7 @@ class ModelCalls:
         state_json = json.dumps({"text": current.text, "filters": current.filters.model_dump(exclude_defaults=True)},
                                 ensure_ascii=False)
         error: str | None = None
-        tool = search_tool_schema()
+        [tool] = self.tools.schemas(["search_catalog"])
         for attempt in range(MAX_TOOL_RETRIES + 1):
             messages = [
                 SystemMessage(prompts.render("tool_use", "system", lang)),
@@ -226,14 +229,3 @@ def search_calls(model: Any, tool: dict[str, Any], messages: list[Any],
     if on_reply is not None:
         on_reply(reply)
     return list(getattr(reply, "tool_calls", None) or [])
-
-
-def search_tool_schema() -> dict[str, Any]:
-    """search_catalog in OpenAI tool format (what the model sees)."""
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
-    tool = convert_to_openai_tool(SearchCatalogInput)
-    tool["function"]["name"] = "search_catalog"
-    tool["function"]["description"] = ("Search the product catalog (Chinese or English) with optional price, "
-                                       "brand, category and colour filters.")
-    return tool

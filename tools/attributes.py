@@ -209,11 +209,12 @@ def make_attributes_tool(parser: AttributeParser) -> StructuredTool:
     """The parse_attributes LangChain tool bound to a parser (schema derived from ParseAttributesInput)."""
     from langchain_core.tools import StructuredTool
 
-    def run(query: str) -> dict:
-        return parser.parse(query).model_dump()
+    def run(query: str) -> tuple[dict, ParsedAttributes]:
+        result = parser.parse(query)
+        return result.model_dump(), result
 
     return StructuredTool.from_function(
-        func=run, name="parse_attributes", args_schema=ParseAttributesInput,
+        func=run, name="parse_attributes", args_schema=ParseAttributesInput, response_format="content_and_artifact",
         description="Read structured constraints from a shopping query (Chinese or English): category, brand, "
                     "colour, size, gender, price range and currency, excluded colours and brands, and the "
                     "remaining free text.",

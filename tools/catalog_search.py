@@ -180,19 +180,25 @@ class SearchCatalogInput(BaseModel):
 
 
 def make_search_tool(store: CatalogStore):
-    """The search_catalog LangChain tool bound to a store (schema derived from SearchCatalogInput)."""
-    from langchain_core.tools import StructuredTool
+    """The search_catalog LangChain tool bound to a store (schema derived from SearchCatalogInput). A program
+    may also pass `filters` (every constraint, exclusions included), `depth` (instead of k) and
+    `boost_categories`; the hits are the call's artifact."""
+    from tools.context_tool import ContextTool
 
     def run(query: str, price_min: float | None = None, price_max: float | None = None,
             brands: list[str] | None = None, categories: list[str] | None = None,
-            colors: list[str] | None = None, k: int = 5) -> list[dict]:
-        filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
-                                categories=categories or [], colors=colors or [])
-        hits = search_catalog(store, query, filters, k=k)
-        return [hit.product.model_dump(exclude_none=True) for hit in hits]
+            colors: list[str] | None = None, k: int = 5, filters: SearchFilters | None = None,
+            depth: int | None = None, boost_categories: list[str] | None = None) -> tuple[list[dict], list[SearchHit]]:
+        if filters is None:
+            filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
+                                    categories=categories or [], colors=colors or [])
+        hits = search_catalog(store, query, filters, k=k if depth is None else depth,
+                              boost_categories=boost_categories)
+        return [hit.product.model_dump(exclude_none=True) for hit in hits], hits
 
-    return StructuredTool.from_function(
-        func=run, name="search_catalog", args_schema=SearchCatalogInput,
+    return ContextTool.from_function(
+        func=run, name="search_catalog", args_schema=SearchCatalogInput, response_format="content_and_artifact",
+        context_args=frozenset({"filters", "depth", "boost_categories"}),
         description="Search the product catalog (Chinese or English) with optional price, brand, category and "
-                    "colour filters. Returns matching products, best first.",
+                    "colour filters.",
     )

@@ -397,17 +397,26 @@ class ExpandQueryInput(BaseModel):
 
 
 def make_expand_tool(expander: QueryExpander):
-    """The expand_query LangChain tool bound to an expander (schema derived from ExpandQueryInput)."""
-    from langchain_core.tools import StructuredTool
+    """The expand_query LangChain tool bound to an expander (schema derived from ExpandQueryInput); a program may
+    pass a search's `hits` (with its filters, boost, depth, preferences) for the fast path's rewrites of it."""
+    from tools.context_tool import ContextTool
 
-    def run(query: str, use_llm: bool = False, k: int = 3) -> dict:
+    def run(query: str, use_llm: bool = False, k: int = 3, hits: list[SearchHit] | None = None,
+            filters: SearchFilters | None = None, boost_categories: list[str] | None = None, depth: int = 10,
+            preferences: dict | None = None) -> tuple[dict, list[Rewrite]]:
+        if hits is not None:
+            accepted = expander.search_expanded(query, hits, filters, boost_categories, depth, preferences)[1]
+            return {"query": query, "expansions": [{"text": r.text, "source": r.source, "score": r.score}
+                                                   for r in accepted]}, accepted
         result = expander.expand(query, use_llm=use_llm, k=k)
         return {"query": result.query, "notes": result.notes,
                 "expansions": [{"text": r.text, "source": r.source, "score": r.score} for r in result.accepted],
-                "rejected": [{"text": r.text, "reason": r.reason} for r in result.rewrites if not r.accepted][:5]}
+                "rejected": [{"text": r.text, "reason": r.reason} for r in result.rewrites
+                             if not r.accepted][:5]}, result.accepted
 
-    return StructuredTool.from_function(
-        func=run, name="expand_query", args_schema=ExpandQueryInput,
+    return ContextTool.from_function(
+        func=run, name="expand_query", args_schema=ExpandQueryInput, response_format="content_and_artifact",
+        context_args=frozenset({"hits", "filters", "boost_categories", "depth", "preferences"}),
         description="Rewrite a search query into other queries (synonyms, Chinese/English names, past shoppers' "
                     "queries) that find more of the same products; each rewrite is checked against the catalog.",
     )

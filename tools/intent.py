@@ -240,11 +240,12 @@ def make_intent_tool(classifier: IntentClassifier) -> StructuredTool:
     """The classify_intent LangChain tool bound to a classifier (schema derived from ClassifyIntentInput)."""
     from langchain_core.tools import StructuredTool
 
-    def run(query: str) -> dict:
-        return classifier.predict(query).model_dump()
+    def run(query: str) -> tuple[dict, IntentPrediction]:
+        result = classifier.predict(query)
+        return result.model_dump(), result
 
     return StructuredTool.from_function(
-        func=run, name="classify_intent", args_schema=ClassifyIntentInput,
+        func=run, name="classify_intent", args_schema=ClassifyIntentInput, response_format="content_and_artifact",
         description="Classify a shopper message (Chinese or English) into one of: " + ", ".join(LABELS)
                     + ". Returns the label, its probability, the top 3 and a low-confidence flag.",
     )

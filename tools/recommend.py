@@ -244,34 +244,40 @@ def recommendation_dict(rec: Recommendation) -> dict:
 
 
 def make_recommend_tool(store, history, model_getter: Callable[[], ItemItemModel | None] | None = None):
-    """The recommend_products LangChain tool: catalog search for candidates, re-ranked with the shopper's history."""
-    from langchain_core.tools import StructuredTool
-
+    """The recommend_products LangChain tool: catalog search for candidates, re-ranked with the shopper's history.
+    A program may pass the `candidates` to re-rank, the shopper's `profile` and the reasons' `lang` instead; the
+    recommendations are the call's artifact."""
     from tools.catalog_search import search_catalog
+    from tools.context_tool import ContextTool
     from tools.core.types import SearchFilters
     from tools.history import HistoryUnavailable
     from tools.text import has_cjk
 
     def run(query: str, user_id: str | None = None, k: int = 5, price_min: float | None = None,
             price_max: float | None = None, brands: list[str] | None = None, colors: list[str] | None = None,
-            categories: list[str] | None = None) -> dict:
-        filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
-                                colors=colors or [], categories=categories or [])
-        candidates = search_catalog(store, query, filters, k=max(CANDIDATES, k))
-        profile, model, notes = None, None, []
-        if user_id and history is not None:
+            categories: list[str] | None = None, candidates: list[SearchHit] | None = None,
+            profile: UserProfile | None = None, lang: Lang | None = None) -> tuple[dict, list[Recommendation]]:
+        if candidates is None:
+            filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
+                                    colors=colors or [], categories=categories or [])
+            candidates = search_catalog(store, query, filters, k=max(CANDIDATES, k))
+        model, notes = None, []
+        if profile is not None:
+            model = model_getter() if model_getter else None
+        elif user_id and history is not None:
             try:
                 profile = history.profile(user_id, store.products_by_id)
                 model = model_getter() if model_getter else None
             except HistoryUnavailable as exc:
                 notes.append(f"not personalised: {exc}")
-        lang: Lang = "zh" if has_cjk(query) else "en"
-        recs = recommend(candidates, profile, model, k=k, lang=lang, lookup=store.products_by_id)
+        recs = recommend(candidates, profile, model, k=k, lang=lang or ("zh" if has_cjk(query) else "en"),
+                         lookup=store.products_by_id)
         return {"personalised": bool(profile and not profile.is_empty), "notes": notes,
-                "products": [recommendation_dict(r) for r in recs]}
+                "products": [recommendation_dict(r) for r in recs]}, recs
 
-    return StructuredTool.from_function(
-        func=run, name="recommend_products", args_schema=RecommendInput,
+    return ContextTool.from_function(
+        func=run, name="recommend_products", args_schema=RecommendInput, response_format="content_and_artifact",
+        context_args=frozenset({"candidates", "profile", "lang"}),
         description="Recommend products for a shopper: searches the catalog (Chinese or English, optional price, "
                     "brand, colour and category filters) and, given a user_id, ranks by their history. Each product "
                     "comes with short reasons drawn from its own fields.",
@@ -284,14 +290,16 @@ def make_history_tool(history, store):
 
     from tools.history import HistoryUnavailable
 
-    def run(user_id: str) -> dict:
+    def run(user_id: str) -> tuple[dict, UserProfile]:
         try:
-            return history.profile(user_id, store.products_by_id).model_dump()
+            profile = history.profile(user_id, store.products_by_id)
         except HistoryUnavailable as exc:
             raise ToolException(str(exc)) from exc
+        return profile.model_dump(), profile
 
     return StructuredTool.from_function(
         func=run, name="lookup_user_history", args_schema=UserHistoryInput, handle_tool_error=True,
+        response_format="content_and_artifact",
         description="Look up what a shopper searched for and bought: recent queries, preferred brands and "
                     "categories with weights, usual price range per currency, recently viewed and bought product "
                     "ids. An unknown user has an empty profile.",

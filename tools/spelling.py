@@ -352,11 +352,12 @@ def make_spelling_tool(corrector: Corrector):
     """The correct_spelling LangChain tool bound to a corrector (schema derived from SpellingInput)."""
     from langchain_core.tools import StructuredTool
 
-    def run(query: str) -> dict[str, Any]:
-        return corrector.correct(query).model_dump()
+    def run(query: str) -> tuple[dict[str, Any], CorrectedQuery]:
+        result = corrector.correct(query)
+        return result.model_dump(), result
 
     return StructuredTool.from_function(
-        func=run, name="correct_spelling", args_schema=SpellingInput,
+        func=run, name="correct_spelling", args_schema=SpellingInput, response_format="content_and_artifact",
         description="Fix typos in a shopping query (English misspellings, run-together or split words; Chinese "
                     "pinyin and look-alike character errors). Brands, model numbers and sizes are kept. Returns "
                     "the corrected query, each edit and a confidence from 0 to 1.",

@@ -38,7 +38,7 @@ from assistant.agent_text import (
     relaxed_note,
     suggestions_for,
 )
-from assistant.agent_tools import TurnTools
+from assistant.agent_tools import TracedParts, TurnTools
 from assistant.agent_types import (
     AgentTurn,
     ProductCard,
@@ -60,6 +60,7 @@ from assistant.dialogue_constraints import track
 from assistant.validation import clean_query
 from tools.core.errors import ShopqueryError
 from tools.registry import ToolRegistry
+from tools.understand import understand
 
 # below this intent probability, a service label does not override a product category named in the message
 SERVICE_MIN_PROBABILITY = 0.5
@@ -163,16 +164,15 @@ class Agent:
     # ------------------------------------------------------------------ the turn
     def _run(self, turn: Turn) -> AgentTurn:
         settings = self.assistant.settings
-        intent = (self.steps.run(turn, "classify_intent", {"query": turn.message})
-                  if settings.classify_intent else None)
-        label = intent.label if intent is not None else None
-        corrected = turn.message
-        if turn.correct:
-            fixed = self.steps.run(turn, "correct_spelling", {"query": turn.message})
-            if fixed.changed:
-                corrected = fixed.corrected
-        wanted = without_only(corrected) if turn.state.search is not None else corrected
-        parsed = self.steps.run(turn, "parse_attributes", {"query": wanted}) if settings.parse_attributes else None
+        parts = TracedParts(self.steps, turn)
+        refining = turn.state.search is not None
+        understood = understand(
+            turn.message, intent=parts if settings.classify_intent else None,
+            corrector=parts if turn.correct else None, parser=parts if settings.parse_attributes else None,
+            # a refinement reads its attributes without "only" words; the message as corrected, not normalised
+            parse_text=lambda corrected, _normalized: without_only(corrected) if refining else corrected)
+        intent, label, corrected, parsed = (understood.intent, understood.intent_label, understood.corrected,
+                                            understood.attributes)
         unsure = intent is not None and intent.probability < SERVICE_MIN_PROBABILITY
         action = interpret(turn.state, corrected, parsed, label, unsure=unsure)
         base = dict(session_id=turn.state.session_id, user_id=turn.state.user_id, message=turn.message,

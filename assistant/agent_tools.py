@@ -11,9 +11,13 @@ from assistant.agent_text import reason_text, summary
 from assistant.agent_types import ProductCard, TraceStep, Turn, short
 from assistant.dialogue import SearchState
 from assistant.dialogue_search import search_turn, trace_args
+from tools.attributes import ParsedAttributes
 from tools.core.errors import ShopqueryError
 from tools.core.types import Product, SearchFilters, SearchHit
+from tools.expansion import preferences_of
+from tools.intent import IntentPrediction
 from tools.registry import ToolRegistry
+from tools.spelling import CorrectedQuery
 
 
 class TurnTools:
@@ -143,7 +147,25 @@ class TurnTools:
             profile = self.profile(turn)
         except ShopqueryError:
             return None
-        if profile.is_empty:
-            return None
-        return {"brands": [p.name for p in profile.preferred_brands[:3]],
-                "categories": [p.name for p in profile.preferred_categories[:3]]}
+        preferences = preferences_of(profile)
+        return preferences.model_dump() if preferences is not None else None
+
+
+class TracedParts:
+    """The parts that understand a turn's message, each a traced run of its registry tool (so the trace and the
+    callbacks see them as tool calls)."""
+
+    def __init__(self, tools: TurnTools, turn: Turn):
+        self.tools, self.turn = tools, turn
+
+    def predict(self, text: str) -> IntentPrediction:
+        """The intent, by the classify_intent tool."""
+        return self.tools.run(self.turn, "classify_intent", {"query": text})
+
+    def correct(self, query: str) -> CorrectedQuery:
+        """The spelling fixed, by the correct_spelling tool."""
+        return self.tools.run(self.turn, "correct_spelling", {"query": query})
+
+    def parse(self, query: str) -> ParsedAttributes:
+        """The attributes, by the parse_attributes tool."""
+        return self.tools.run(self.turn, "parse_attributes", {"query": query})

@@ -213,12 +213,11 @@ class Assistant:
         if not user_id:
             return self.expander
         from tools.core.errors import ShopqueryError
+        from tools.expansion import preferences_of
 
         try:
             profile = self.history.profile(user_id, self.store.products_by_id)
         except ShopqueryError:
             return self.expander
-        if profile.is_empty:
-            return self.expander
-        return self.expander.with_preferences({"brands": [p.name for p in profile.preferred_brands[:3]],
-                                               "categories": [p.name for p in profile.preferred_categories[:3]]})
+        preferences = preferences_of(profile)
+        return self.expander.with_preferences(preferences) if preferences is not None else self.expander

@@ -19,6 +19,7 @@ from tools.core.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, S
 from tools.expansion_cache import ExpansionCache
 from tools.expansion_lexicon import ExpansionLexicon, load_lexicon
 from tools.expansion_verify import INCREMENT_BASE, Intent, Ranked, intent_of, judge, search_many
+from tools.history_profile import UserProfile
 from tools.querylog import DEFAULT_LOGS, QueryLog
 from tools.text import has_cjk, normalize
 
@@ -49,6 +50,14 @@ class Preferences(BaseModel):
     def terms(self) -> list[str]:
         """The preferred brand and category words, normalised."""
         return [t for t in (normalize(x) for x in [*self.brands, *self.categories]) if t]
+
+
+def preferences_of(profile: UserProfile) -> Preferences | None:
+    """A shopper's top three preferred brands and categories from their history profile; None for an empty one."""
+    if profile.is_empty:
+        return None
+    return Preferences(brands=[p.name for p in profile.preferred_brands[:3]],
+                       categories=[p.name for p in profile.preferred_categories[:3]])
 
 
 class ExpansionResult(BaseModel):

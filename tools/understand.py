@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.attributes import AttributeParser, ParsedAttributes
+from tools.attributes import ParsedAttributes
 from tools.intent import IntentPrediction
 from tools.product_kind import KindLexicon
 from tools.spelling import CorrectedQuery, Corrector
@@ -22,6 +22,12 @@ class IntentModel(Protocol):
     """What understanding needs from an intent classifier."""
 
     def predict(self, text: str) -> IntentPrediction: ...
+
+
+class AttributeReader(Protocol):
+    """What understanding needs from an attribute parser."""
+
+    def parse(self, query: str) -> ParsedAttributes: ...
 
 
 class StageRunner(Protocol):
@@ -67,7 +73,7 @@ class Understanding(BaseModel):
 
 
 def understand(query: str, *, intent: IntentModel | None = None, corrector: Corrector | None = None,
-               parser: AttributeParser | None = None, kinds: KindLexicon | None = None,
+               parser: AttributeReader | None = None, kinds: KindLexicon | None = None,
                parse_text: Callable[[str, str], str] | None = None,
                run: StageRunner = run_directly) -> Understanding:
     """Read `query` (already validated) with the parts given; a part left out is a stage skipped. The attributes

@@ -150,7 +150,15 @@ def load_e5_inference_encoder() -> tuple[BertModel, Any]:
     from tools.embeddings_compact import E5Tokens
 
     model, tokenizer = _load_compact_parts()
-    return model, E5Tokens(tokenizer, int(model.config.pad_token_id), MAX_TOKENS)
+    return model, E5Tokens(tokenizer, _pad_id(model), MAX_TOKENS)
+
+
+def _pad_id(model: BertModel) -> int:
+    """The padding token id of a model built here (its config is made from the weights file's header)."""
+    pad = model.config.pad_token_id
+    if pad is None:
+        raise TypeError("the e5 model's config has no pad_token_id")
+    return int(pad)
 
 
 def load_e5_encoder() -> tuple[BertModel, PreTrainedTokenizerFast]:
@@ -200,9 +208,10 @@ class TorchE5Embedder:
         self.model, self._tokenizer = _load_compact_parts()
         if cpu_has_bf16():
             # bf16 matmuls run natively here (AVX512-BF16/AMX): about twice the speed, cosine to fp32 > 0.9999
-            self.model = self.model.to(torch.bfloat16)
+            # transformers decorates `to` with functools.wraps(Module.to): typed as the unbound method
+            self.model = self.model.to(torch.bfloat16)  # type: ignore[arg-type]
         self.dim = int(self.model.config.hidden_size)
-        self._pad = int(self.model.config.pad_token_id)
+        self._pad = _pad_id(self.model)
         release_free_memory()  # the file bytes and the float32 layers converted to bf16 are garbage now
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:

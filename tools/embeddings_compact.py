@@ -40,6 +40,10 @@ def q4_embedding_class() -> type:
         """An embedding table stored as Q4_0 blocks; a lookup dequantises only the rows it needs, to the values
         of the float32 table, then casts them to the dtype the rest of the model runs in."""
 
+        scale_bits: torch.Tensor
+        nibbles: torch.Tensor
+        dtype_probe: torch.Tensor
+
         def __init__(self, scales: Any, nibbles: Any) -> None:
             super().__init__()
             # integer buffers: model.to(dtype) leaves them alone; not saved with the model's state

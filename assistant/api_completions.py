@@ -53,7 +53,8 @@ def plan_of(api: Any, body: ChatCompletionRequest) -> Plan:
     anything that cannot be honoured."""
     tools = oai.client_tools(body)
     results = oai.tool_results(body)
-    text, earlier = "", []
+    text = ""
+    earlier: list[tuple[str, str]] = []
     if not results or any(m.role == "user" for m in body.messages):
         text, earlier = oai.split_turn(body)
         text = clean_query(text, api.settings.max_query_chars)

@@ -122,7 +122,7 @@ def user_choices(lang: str, extra: str | None = None) -> list[tuple[str, str]]:
     from tools.demo_users import load_demo_users
 
     choices = [(LABELS[lang]["guest"], GUEST)]
-    key: Literal["zh", "en"] = "zh" if lang == "zh" else "en"  # LABELS[lang] above has already refused any other language
+    key: Literal["zh", "en"] = "zh" if lang == "zh" else "en"  # LABELS[lang] has refused any other language
     choices += [(f"{u.id} — {u.description[key]}", u.id) for u in load_demo_users()]
     if extra and extra not in {value for _, value in choices}:
         choices.append((extra, extra))

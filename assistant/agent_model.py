@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -115,7 +115,8 @@ class ModelCalls:
         return None
 
     # ------------------------------------------------------------------ reply
-    def reply(self, turn: Turn, family: str, variables: dict[str, Any], products: list[Product | None]) -> Reply:
+    def reply(self, turn: Turn, family: str, variables: dict[str, Any],
+              products: Sequence[Product | None]) -> Reply:
         """The reply to the shopper: the model's when it passes the checks, else the templated one (with the
         reason). The model's text is checked before any of it is shown, so nothing shown is withdrawn."""
         lang = turn.state.lang
@@ -127,7 +128,8 @@ class ModelCalls:
         turn.emit(templated)
         return Reply(text=templated, fallback=problem)
 
-    def reply_with_facts(self, turn: Turn, variables: dict[str, Any], products: list[Product | None]) -> Reply:
+    def reply_with_facts(self, turn: Turn, variables: dict[str, Any],
+                         products: Sequence[Product | None]) -> Reply:
         """A search reply: the facts (what the products meet, what was relaxed) shown at once, then one line of
         advice — the model's when it passes the checks, else the templated line."""
         prompts, lang = self.assistant.prompts, turn.state.lang
@@ -143,7 +145,7 @@ class ModelCalls:
         return Reply(text=f"{facts}\n{line}".strip(), used_model=problem is None,
                      fallback=None if problem is None or not self.use_model else problem)
 
-    def _checked(self, turn: Turn, family: str, variables: dict[str, Any], products: list[Product | None],
+    def _checked(self, turn: Turn, family: str, variables: dict[str, Any], products: Sequence[Product | None],
                  max_tokens: int | None = None) -> tuple[str, str | None]:
         """The model's text for a reply prompt, collected (not shown) and checked; the problem, if any."""
         if not self.use_model:

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -21,6 +21,9 @@ from assistant.api_turns import TokenBridge, agent_turn, error_payload, run_in_s
 from assistant.client_tools import ClientModel, ClientTool, ModelAnswer, Usage
 from assistant.validation import clean_query
 from tools.core.errors import ModelOutputError
+
+if TYPE_CHECKING:
+    from tools.intent import IntentPrediction
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -53,7 +56,8 @@ def plan_of(api: Any, body: ChatCompletionRequest) -> Plan:
     anything that cannot be honoured."""
     tools = oai.client_tools(body)
     results = oai.tool_results(body)
-    text, earlier = "", []
+    text = ""
+    earlier: list[tuple[str, str]] = []
     if not results or any(m.role == "user" for m in body.messages):
         text, earlier = oai.split_turn(body)
         text = clean_query(text, api.settings.max_query_chars)
@@ -62,7 +66,7 @@ def plan_of(api: Any, body: ChatCompletionRequest) -> Plan:
                 cap=oai.reply_cap(body))
 
 
-def _intent(api: Any, text: str) -> Any:
+def _intent(api: Any, text: str) -> IntentPrediction | None:
     """The intent classifier's reading of the message (None when it is off or fails)."""
     if not api.settings.classify_intent:
         return None

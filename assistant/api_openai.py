@@ -49,7 +49,8 @@ def split_turn(request: ChatCompletionRequest) -> tuple[str, list[tuple[str, str
     last = len(roles) - 1 - roles[::-1].index("user")
     try:
         text = request.messages[last].text()
-        earlier = [(m.role, m.text()) for m in request.messages[:last] if m.role in ("user", "assistant")]
+        earlier: list[tuple[str, str]] = [(m.role, m.text()) for m in request.messages[:last]
+                                          if m.role in ("user", "assistant")]
     except ValueError as exc:
         raise _bad(str(exc), "messages") from None
     return text, earlier

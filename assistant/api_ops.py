@@ -29,7 +29,9 @@ class ModelHealth:
     def __init__(self, assistant: Assistant, ttl_s: float = 60.0):
         self.assistant = assistant
         self.ttl_s = ttl_s
-        self.status, self.reason, self.checked = "unknown", "not checked yet", None
+        self.status: str = "unknown"
+        self.reason: str | None = "not checked yet"
+        self.checked: float | None = None
         self.turn_error: str | None = None
         self._running = threading.Lock()
 
@@ -84,7 +86,8 @@ class Warmup:
     def __init__(self, assistant: Assistant, health: ModelHealth):
         self.assistant = assistant
         self.health = health
-        self.state, self.reason = "not started", None
+        self.state = "not started"
+        self.reason: str | None = None
 
     def start(self) -> None:
         """Begin warming up."""

@@ -12,7 +12,7 @@ from typing import Any
 from assistant.dialogue_kind import has_size, lists_size, matches_kind, product_numbers
 from tools.core.types import SearchFilters, SearchHit
 
-RELAX_ORDER = (
+RELAX_ORDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("price", {"price_min": None, "price_max": None}),
     ("color", {"colors": []}),
     ("brand", {"brands": []}),
@@ -35,10 +35,11 @@ def _attempts(filters: SearchFilters) -> list[tuple[SearchFilters, list[str]]]:
     """The filters as stated, then each kind of filter dropped alone, then dropped one after another."""
     present = [(name, reset) for name, reset in RELAX_ORDER
                if any(getattr(filters, key) not in (None, []) for key in reset)]
-    out = [(filters, [])]
+    out: list[tuple[SearchFilters, list[str]]] = [(filters, [])]
     if len(present) > 1:
         out += [(filters.model_copy(update=reset), [name]) for name, reset in present]
-    current, relaxed = filters, []
+    current = filters
+    relaxed: list[str] = []
     for name, reset in present:
         current, relaxed = current.model_copy(update=reset), [*relaxed, name]
         out.append((current, list(relaxed)))

@@ -28,7 +28,7 @@ T = TypeVar("T")
 STAGE_NAMES = {"classify_intent": "intent", "correct_spelling": "spelling", "parse_attributes": "attributes"}
 # When the parsed filters match nothing, drop them in this order until something matches: the kind of product
 # the shopper named is kept longest, the price band goes first.
-RELAX_ORDER = (
+RELAX_ORDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("price", {"price_min": None, "price_max": None}),
     ("color", {"colors": []}),
     ("brand", {"brands": []}),

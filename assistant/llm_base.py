@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from pydantic import BaseModel, ValidationError
 
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
@@ -68,7 +69,7 @@ def generate_json(
     attempts: list[str] = []
     problems: list[str] = []
     for attempt in range(retries + 1):
-        retry = {"temperature": RETRY_TEMPERATURE, "seed": attempt} if attempt else {}
+        retry: dict[str, Any] = {"temperature": RETRY_TEMPERATURE, "seed": attempt} if attempt else {}
         reply = chat_model.invoke(messages, **params, **retry)
         if on_reply is not None:
             on_reply(reply)
@@ -96,7 +97,7 @@ def message_text(message: BaseMessage) -> str:
     return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content)
 
 
-def usage_metadata(usage: dict[str, Any] | None) -> dict[str, int] | None:
+def usage_metadata(usage: dict[str, Any] | None) -> UsageMetadata | None:
     """OpenAI-style token usage as LangChain usage metadata (None when the reply carries none)."""
     if not usage:
         return None

@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
@@ -137,6 +137,14 @@ class EmbeddedChatModel(JsonChatModel):
             self._llama = load_llama(self.model_path, self.n_ctx, self.n_threads)
             release_free_memory()
         return self._llama
+
+    @overload
+    def chat_completion(self, messages: list[dict[str, Any]], *, stream: Literal[False] = False,
+                        **params: Any) -> dict[str, Any]: ...
+
+    @overload
+    def chat_completion(self, messages: list[dict[str, Any]], *, stream: Literal[True],
+                        **params: Any) -> Iterator[dict[str, Any]]: ...
 
     def chat_completion(self, messages: list[dict[str, Any]], *, stream: bool = False,
                         **params: Any) -> dict[str, Any] | Iterator[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -115,6 +115,14 @@ class OpenAICompatChatModel(JsonChatModel):
         if timeout is None:
             return self._client
         return self._client.with_options(timeout=min(float(timeout), self.timeout_s), max_retries=0)
+
+    @overload
+    def _reply(self, content: str, raw: list[RawCall], names: list[str], finish: str | None,
+               data: dict[str, Any], chunk: Literal[False] = False) -> AIMessage: ...
+
+    @overload
+    def _reply(self, content: str, raw: list[RawCall], names: list[str], finish: str | None,
+               data: dict[str, Any], chunk: Literal[True]) -> AIMessageChunk: ...
 
     def _reply(self, content: str, raw: list[RawCall], names: list[str], finish: str | None,
                data: dict[str, Any], chunk: bool = False) -> AIMessage:

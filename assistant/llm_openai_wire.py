@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, InvalidToolCall, ToolCall, ToolMessage
 from langchain_core.utils.json import parse_partial_json
 from pydantic import BaseModel
 
@@ -212,10 +212,10 @@ def _broken(body: str, names: Sequence[str]) -> RawCall:
     return RawCall(names[0] if len(names) == 1 else None, body, broken=True)
 
 
-def build_tool_calls(raw_calls: Sequence[RawCall]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def build_tool_calls(raw_calls: Sequence[RawCall]) -> tuple[list[ToolCall], list[InvalidToolCall], list[str]]:
     """(tool_calls, invalid_tool_calls, ids of repaired calls) in LangChain's form."""
-    calls: list[dict[str, Any]] = []
-    invalid: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
     repaired: list[str] = []
     for i, raw in enumerate(raw_calls):
         call_id = raw.id or f"call_{i}"

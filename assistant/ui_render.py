@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import Any, Literal
 
 GUEST = "guest"
 
@@ -122,7 +122,8 @@ def user_choices(lang: str, extra: str | None = None) -> list[tuple[str, str]]:
     from tools.demo_users import load_demo_users
 
     choices = [(LABELS[lang]["guest"], GUEST)]
-    choices += [(f"{u.id} — {u.description[lang]}", u.id) for u in load_demo_users()]
+    key: Literal["zh", "en"] = "zh" if lang == "zh" else "en"  # LABELS[lang] has refused any other language
+    choices += [(f"{u.id} — {u.description[key]}", u.id) for u in load_demo_users()]
     if extra and extra not in {value for _, value in choices}:
         choices.append((extra, extra))
     return choices

@@ -127,9 +127,10 @@ def _add_catalog_brands(lex: AttributeLexicon, products: list[Product], alias_ke
     """Join catalog brands to the alias table; a brand's display name is its most frequent catalog spelling."""
     counts: Counter[tuple[str, str]] = Counter()
     for product in products:
-        spelled = normalize(product.brand or "")
+        brand = product.brand or ""
+        spelled = normalize(brand)
         if _usable_brand(spelled, stoplist):
-            counts[(alias_key.get(spelled, spelled), product.brand.strip())] += 1
+            counts[(alias_key.get(spelled, spelled), brand.strip())] += 1
     best: dict[str, tuple[int, str]] = {}
     for (key, raw), count in counts.items():
         lex.catalog_brands.add(key)

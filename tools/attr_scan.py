@@ -110,8 +110,8 @@ def _segment(lex: AttributeLexicon, text: str, found: dict) -> list[tuple[int, i
                 score[end], back[end] = candidate, (i, entries)
     picked: list[tuple[int, int, list[Entry]]] = []
     pos = n
-    while pos > 0 and back[pos] is not None:
-        start, entries = back[pos]
+    while pos > 0 and (step := back[pos]) is not None:
+        start, entries = step
         if entries is not None:
             picked.append((start, pos, entries))
         pos = start

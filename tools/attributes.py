@@ -83,14 +83,14 @@ def _wanted(matches: list[Match], kind: str) -> list[Match]:
     return [m for m in _first(matches, kind) if m.key not in refused]
 
 
-def _gender(matches: list[Match], category: Match | None) -> str | None:
+def _gender(matches: list[Match], category: Match | None) -> Literal["male", "female"] | None:
     kinds = {m.key for m in matches if m.kind == "gender"}
     if category is not None:
         kinds |= {"male"} if "男" in category.text else set()
         kinds |= {"female"} if "女" in category.text else set()
     if "unisex" in kinds or len(kinds) != 1:
         return None
-    return kinds.pop()
+    return "male" if kinds.pop() == "male" else "female"  # the lexicon's gender keys: male, female, unisex
 
 
 class AttributeParser:

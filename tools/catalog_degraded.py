@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class IndexVectors:
 
     def query(self, query_embeddings: list[list[float]], n_results: int = 10, **_: Any) -> dict[str, Any]:
         """The ids of the nearest products to each query vector (chromadb's result shape)."""
-        out = []
+        out: list[list[str]] = []
         for vector in query_embeddings:
             if not len(self.index.products):
                 out.append([])
@@ -140,7 +140,14 @@ class DegradedMode:
     _collection: Any
     _lock: Any
     _next_check: float
+    _index: Any
     index: Any
+
+    if TYPE_CHECKING:  # provided by CatalogStore
+
+        def _chroma(self, create: bool = False) -> Any: ...
+
+        def count(self) -> int: ...
 
     def _can_degrade(self) -> bool:
         try:

@@ -48,7 +48,7 @@ def filter_mask(index: LexicalIndex, filters: SearchFilters) -> np.ndarray | Non
     return mask
 
 
-def _titles_naming(index: LexicalIndex, terms: set[str]) -> np.ndarray:
+def _titles_naming(index: LexicalIndex, terms: frozenset[str]) -> np.ndarray:
     """Products whose title names one of the terms: catalogs file the same thing under many category names."""
     found = np.zeros(len(index.products), dtype=bool)
     for term in terms:

@@ -139,7 +139,7 @@ def product_kind(product: Product) -> str | None:
 
 def teach_segmenter(products: Iterable[Product]) -> None:
     """Add the catalog's Chinese brand and category names to the segmenter."""
-    words = set()
+    words: set[str] = set()
     for p in products:
         words.update(w for w in (p.brand, p.category) if w)
     add_words(sorted(words))
@@ -317,10 +317,11 @@ class CatalogStore(DegradedMode):
     @property
     def index(self) -> LexicalIndex:
         """The lexical index, loaded from disk (or rebuilt when it is missing or stale)."""
-        if self._index is None:
+        index = self._index
+        if index is None:
             with self._lock:
-                self._index = self._load_index()
-        return self._index  # type: ignore[return-value]
+                index = self._index = self._load_index()
+        return index
 
     def _load_index(self) -> LexicalIndex:
         loaded: tuple[LexicalIndex, dict[str, Any]] | None = None

@@ -21,7 +21,7 @@ def embedding_function_for(embedder: Embedder) -> Any:
 
 
 def _define_ef_class() -> Any:
-    from chromadb.api.types import EmbeddingFunction
+    from chromadb.api.types import EmbeddingFunction, Space
     from chromadb.utils.embedding_functions import register_embedding_function
 
     @register_embedding_function
@@ -58,10 +58,10 @@ def _define_ef_class() -> Any:
         def is_legacy(self) -> bool:
             return False
 
-        def default_space(self) -> str:
+        def default_space(self) -> Space:
             return "cosine"
 
-        def supported_spaces(self) -> list[str]:
+        def supported_spaces(self) -> list[Space]:
             return ["cosine", "ip", "l2"]
 
     return ShopqueryEmbeddingFunction

@@ -72,7 +72,7 @@ def _read_directory(data: bytes) -> tuple[E5Header, dict[str, _Tensor]]:
     pos += 8 + norm_len
     (entries,) = struct.unpack_from("<i", data, pos)
     pos += 4
-    directory = {}
+    directory: dict[str, _Tensor] = {}
     for _ in range(entries):
         (name_len,) = struct.unpack_from("<H", data, pos)
         name = data[pos + 2:pos + 2 + name_len].decode("ascii")
@@ -80,7 +80,9 @@ def _read_directory(data: bytes) -> tuple[E5Header, dict[str, _Tensor]]:
         dtype, count, offset, _nbytes = struct.unpack_from("<BIQQ", data, pos)
         pos += 21
         directory[name] = _Tensor(dtype, count, offset)
-    return E5Header(*dims, bos, eos, pad, unk), directory
+    hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps, block = dims
+    return E5Header(hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps, block, bos, eos, pad,
+                    unk), directory
 
 
 def tensor_values(data: bytes, tensor: _Tensor) -> np.ndarray:

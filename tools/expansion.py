@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -39,6 +39,9 @@ LLM_REWRITES = 4
 VECTOR_CACHE = 2048
 VERIFY_VERSION = 1
 _ANGLES = str.maketrans({"<": "＜", ">": "＞"})
+
+Source = Literal["lexicon", "querylog", "llm"]  # where a rewrite comes from (Rewrite.source)
+Candidate = tuple[str, Source]  # a rewrite not yet verified, and its source
 
 
 class Preferences(BaseModel):
@@ -208,8 +211,8 @@ class QueryExpander:
         result.timings = clock.timings
         return result, rankings
 
-    def _cheap_candidates(self, text: str, result: ExpansionResult, clock: _Clock) -> list[tuple[str, str]]:
-        found = [(t, "lexicon") for t in self.lexicon.rewrites(text)]
+    def _cheap_candidates(self, text: str, result: ExpansionResult, clock: _Clock) -> list[Candidate]:
+        found: list[Candidate] = [(t, "lexicon") for t in self.lexicon.rewrites(text)]
         clock.lap("lexicon")
         if self.query_log is not None and self.query_log.texts:
             vector = self.store.query_vector(text)
@@ -229,7 +232,7 @@ class QueryExpander:
 
     # -- the LLM ------------------------------------------------------------------------------------------------
     def _llm_candidates(self, text: str, filters: SearchFilters, boost: list[str],
-                        result: ExpansionResult) -> list[tuple[str, str]] | None:
+                        result: ExpansionResult) -> list[Candidate] | None:
         """The LLM's rewrites, or None (with a note) when it is not configured or fails."""
         if self.chat_model is None or self.prompts is None:
             result.notes.append("llm: skipped (no chat model configured)")
@@ -281,7 +284,7 @@ class QueryExpander:
         ranked = search_many(self.store, texts, self._vectors_of(texts), filters, boost)
         return {t: r.rows for t, r in zip(texts, ranked, strict=True)}
 
-    def _verify(self, text: str, candidates: list[tuple[str, str]], filters: SearchFilters,
+    def _verify(self, text: str, candidates: list[Candidate], filters: SearchFilters,
                 boost: list[str]) -> tuple[list[Rewrite], dict[str, list[int]]]:
         if not candidates:
             return [], {}
@@ -292,7 +295,7 @@ class QueryExpander:
         out = [self._rewrite(t, source, intent, r) for (t, source), r in zip(candidates, ranked[1:], strict=True)]
         return out, {t: r.rows for t, r in zip([text, *texts], ranked, strict=True)}
 
-    def _rewrite(self, text: str, source: str, intent: Intent, ranked: Ranked) -> Rewrite:
+    def _rewrite(self, text: str, source: Source, intent: Intent, ranked: Ranked) -> Rewrite:
         verdict = judge(self.store.index, intent, ranked)
         rewrite = Rewrite(text=text, source=source, relevance=verdict.relevance, increment=verdict.increment,
                           hits=verdict.hits)
@@ -356,9 +359,9 @@ def fuse_hits(store: CatalogStore, hits: list[SearchHit], rankings: list[list[in
             .model_copy(update={"score": round(scores[pid], 6)}) for pid in order]
 
 
-def _dedupe(text: str, candidates: list[tuple[str, str]], known: dict[str, Rewrite]) -> list[tuple[str, str]]:
+def _dedupe(text: str, candidates: list[Candidate], known: dict[str, Rewrite]) -> list[Candidate]:
     seen = {_squash(text), *(_squash(t) for t in known)}
-    out = []
+    out: list[Candidate] = []
     for candidate, source in candidates:
         squashed = _squash(candidate)
         if candidate and squashed not in seen:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from tools.core.errors import InputError, ShopqueryError
@@ -185,7 +185,7 @@ class HistoryStore:
         """Store one event (validated first); returns its id once it is committed."""
         ev = parse_event(event_data)
         with self._writing("recording an event") as conn:
-            return int(conn.execute(insert(events_t).values(**_row(ev))).inserted_primary_key[0])
+            return _new_id(conn.execute(insert(events_t).values(**_row(ev))))
 
     def record_many(self, events: list[Event | Mapping[str, Any]]) -> int:
         """Store events in one transaction: every one is validated first, and either all are written or none."""
@@ -203,7 +203,7 @@ class HistoryStore:
             return []
         statement = insert(events_t)
         with self._writing("recording events") as conn:
-            return [int(conn.execute(statement.values(**row)).inserted_primary_key[0]) for row in rows]
+            return [_new_id(conn.execute(statement.values(**row))) for row in rows]
 
     def replace_user_events(self, user_ids: list[str], events: list[Event]) -> int:
         """Delete these users' events and store `events` instead, in one transaction (used to reset demo users)."""
@@ -245,7 +245,8 @@ class HistoryStore:
                  .order_by(events_t.c.ts.desc(), events_t.c.id.desc()).limit(max(0, n) * 5))
         with self._reading("reading queries") as conn:
             found: dict[str, str] = {}
-            for (text,) in conn.execute(query):
+            for row in conn.execute(query):
+                text = row[0]
                 found.setdefault(" ".join(text.lower().split()), text)
         return list(found.values())[:n]
 
@@ -260,7 +261,7 @@ class HistoryStore:
             if not rows:
                 return
             last = rows[-1][0]
-            yield from ((user, product, kind) for _, user, product, kind in rows)
+            yield from ((row[1], row[2], row[3]) for row in rows)  # (user_id, product_id, type)
 
     def profile(self, user_id: str, product_lookup: ProductLookup, window: int = PROFILE_WINDOW) -> UserProfile:
         """What the user's latest `window` events say about them; an empty profile for an unknown user."""
@@ -296,7 +297,15 @@ def _row(ev: Event) -> dict[str, Any]:
             "ts": ev.ts}
 
 
-def _stored(row: Mapping[str, Any]) -> StoredEvent:
+def _new_id(result: CursorResult[Any]) -> int:
+    """The id a one-row insert generated."""
+    key = result.inserted_primary_key
+    if key is None:  # only a many-row or non-insert statement has none
+        raise HistoryUnavailable("the history database returned no id for the new event")
+    return int(key[0])
+
+
+def _stored(row: RowMapping) -> StoredEvent:
     ts = row["ts"]
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)

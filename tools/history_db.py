@@ -158,10 +158,11 @@ def open_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
         kwargs["connect_args"] = {"timeout": busy_timeout_s, "check_same_thread": False}
-        if parsed.database in (None, "", ":memory:"):
+        database = parsed.database
+        if not database or database == ":memory:":
             kwargs["poolclass"] = StaticPool
         else:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     else:
         kwargs["pool_pre_ping"] = True  # a server restart drops pooled connections: test them before use
     try:
@@ -195,6 +196,8 @@ def probe_sqlite_lock(engine: Engine, wait_s: float, busy_timeout_s: float) -> N
     the connection goes back to the pool with its usual busy timeout."""
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
+        if raw is None:  # only a closed or invalidated connection has none
+            raise HistoryUnavailable("the history database connection is closed")
         raw.execute(f"PRAGMA busy_timeout = {max(1, int(wait_s * 1000))}")
         try:
             raw.execute("BEGIN IMMEDIATE")

@@ -3,7 +3,7 @@ per currency, recent queries and items. Pure functions over events and products;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -113,10 +113,11 @@ def price_bands(products: Iterable[Product]) -> dict[str, PriceBand]:
     return bands
 
 
-def build_profile(user_id: str, events: list[EventLike], lookup: ProductLookup, event_count: int) -> UserProfile:
+def build_profile(user_id: str, events: Sequence[EventLike], lookup: ProductLookup,
+                  event_count: int) -> UserProfile:
     """The profile of a user from their events, newest first."""
     acted = [e for e in events if _kind(e) in EVENT_WEIGHTS and e.product_id]
-    products = lookup_products(lookup, _distinct((e.product_id for e in acted), len(acted)))  # type: ignore[misc]
+    products = lookup_products(lookup, _distinct((e.product_id for e in acted if e.product_id), len(acted)))
     weighted = [(products[e.product_id], EVENT_WEIGHTS[_kind(e)], _kind(e) == "purchase")
                 for e in acted if e.product_id in products]
     total = sum(w for _, w, _ in weighted) or 1.0
@@ -127,8 +128,10 @@ def build_profile(user_id: str, events: list[EventLike], lookup: ProductLookup, 
         preferred_brands=_preferences([(p.brand, w, b) for p, w, b in weighted], total),
         preferred_categories=_preferences([(p.category, w, b) for p, w, b in weighted], total),
         price_bands=price_bands(products.values()),
-        recently_viewed=_distinct((e.product_id for e in acted if _kind(e) in ("view", "click")), RECENT),
-        recently_purchased=_distinct((e.product_id for e in acted if _kind(e) == "purchase"), RECENT),
-        recent_items=_distinct((e.product_id for e in acted), RECENT * 2),
+        recently_viewed=_distinct(
+            (e.product_id for e in acted if e.product_id and _kind(e) in ("view", "click")), RECENT),
+        recently_purchased=_distinct(
+            (e.product_id for e in acted if e.product_id and _kind(e) == "purchase"), RECENT),
+        recent_items=_distinct((e.product_id for e in acted if e.product_id), RECENT * 2),
         event_count=event_count,
     )

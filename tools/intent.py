@@ -82,7 +82,9 @@ def _torch() -> Any:
 def _build_network(labels: list[str], freeze_layers: int, inference: bool = False) -> tuple[Any, Any]:
     """The encoder with a linear head, lower part frozen; returns (network, tokenizer). For `inference` the
     encoder shares the process-wide 4-bit word table and tokenizer with the sentence embedder."""
-    torch = _torch()
+    _torch()  # the install hint when torch is missing
+    import torch
+
     from tools.embeddings import load_e5_encoder, load_e5_inference_encoder
 
     encoder, tokenizer = load_e5_inference_encoder() if inference else load_e5_encoder()

@@ -77,8 +77,10 @@ def parse_zh_number(text: str) -> tuple[float, float | None] | None:
         else:
             return None
     if digit is not None:
-        colloquial = last_unit is not None and last_unit >= 100 and not zero_seen and digit < 10
-        section += digit * (last_unit / 10) if colloquial else digit
+        if last_unit is not None and last_unit >= 100 and not zero_seen and digit < 10:
+            section += digit * (last_unit / 10)  # colloquial: 三百五 is 350
+        else:
+            section += digit
         return total + section, None
     return total + section, float(last_unit) if last_unit else None
 

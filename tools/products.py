@@ -29,7 +29,8 @@ def comparison(products: list[Product]) -> dict[str, Any]:
     differ = [f for f in COMPARED_FIELDS if f != "id" and len({repr(r[f]) for r in rows}) > 1]
     priced = [p for p in products if p.price is not None]
     same_currency = len({(p.currency or "").upper() for p in priced}) == 1
-    cheapest = min(priced, key=lambda p: p.price).id if len(priced) == len(products) and same_currency else None
+    comparable = len(priced) == len(products) and same_currency
+    cheapest = min(priced, key=lambda p: p.price or 0.0).id if comparable else None  # every price is set here
     return {"products": rows, "fields_that_differ": differ, "cheapest": cheapest}
 
 
@@ -59,7 +60,7 @@ def make_product_tools(store) -> list:
             raise ToolException("give at least two different product ids to compare")
         return comparison([found[i] for i in ids])
 
-    common = {"handle_tool_error": True, "handle_validation_error": _validation_message}
+    common: dict[str, Any] = {"handle_tool_error": True, "handle_validation_error": _validation_message}
     return [
         StructuredTool.from_function(
             func=get_product, name="get_product", args_schema=GetProductInput, **common,

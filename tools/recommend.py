@@ -129,12 +129,13 @@ class ModelCache:
 
     def __call__(self) -> ItemItemModel:
         with self._lock:
-            stale = self._model is None or time.monotonic() - self._built >= self.min_age_s
-            if stale and (self._model is None or self.history.last_event_id() != self._model.marker):
-                self._model = ItemItemModel.from_history(self.history)
+            model = self._model
+            stale = model is None or time.monotonic() - self._built >= self.min_age_s
+            if model is None or (stale and self.history.last_event_id() != model.marker):
+                model = self._model = ItemItemModel.from_history(self.history)
             if stale:
                 self._built = time.monotonic()
-            return self._model  # type: ignore[return-value]
+            return model
 
 
 class Recommendation(BaseModel):
@@ -172,14 +173,14 @@ def semantic_score(rank: int) -> float:
 def recommend(candidates: list[SearchHit], profile: UserProfile | None, model: ItemItemModel | None, k: int = 10,
               lang: Lang = "en", lookup: Callable[[list[str]], list[Product]] | None = None) -> list[Recommendation]:
     """Re-rank search candidates for a shopper; `lookup` resolves ids named in co-occurrence reasons."""
-    personal = profile is not None and not profile.is_empty
-    brands = _preference_scores(profile.preferred_brands) if personal else {}
-    categories = _preference_scores(profile.preferred_categories) if personal else {}
-    cooc = {}
-    if personal and model is not None and model.n_items:
-        cooc = model.affinity([h.product.id for h in candidates], profile.recent_items)
+    personal = profile if profile is not None and not profile.is_empty else None  # a profile with history
+    brands = _preference_scores(personal.preferred_brands) if personal is not None else {}
+    categories = _preference_scores(personal.preferred_categories) if personal is not None else {}
+    cooc: dict[str, tuple[float, str]] = {}
+    if personal is not None and model is not None and model.n_items:
+        cooc = model.affinity([h.product.id for h in candidates], personal.recent_items)
     top_cooc = max((s for s, _ in cooc.values()), default=0.0) or 1.0
-    seen = set(profile.recent_items) - set(profile.recently_purchased) if personal else set()
+    seen = set(personal.recent_items) - set(personal.recently_purchased) if personal is not None else set()
     related = _related_products(cooc, candidates, lookup)
     scored = []
     for rank, hit in enumerate(candidates, start=1):
@@ -187,7 +188,7 @@ def recommend(candidates: list[SearchHit], profile: UserProfile | None, model: I
         parts = {
             "brand": brands.get(normalize(p.brand or ""), (0.0,))[0],
             "category": categories.get(normalize(p.category or ""), (0.0,))[0],
-            "price": price_fit(p, profile) if personal else 0.0,
+            "price": price_fit(p, personal) if personal is not None else 0.0,
             "cooc": cooc[p.id][0] / top_cooc if p.id in cooc else 0.0,
             "seen": 1.0 if p.id in seen else 0.0,
         }

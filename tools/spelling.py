@@ -258,10 +258,10 @@ def _shift_back(fixes: list[tuple[int, str, str, str, float]],
     for position, source, target, _, _ in sorted(before):
         starts.append((position + shift + len(target), len(target) - len(source)))
         shift += len(target) - len(source)
-    out = []
-    for position, *rest in fixes:
+    out: list[tuple[int, str, str, str, float]] = []
+    for position, source, target, reason, confidence in fixes:
         moved = sum(delta for end, delta in starts if end <= position)
-        out.append((position - moved, *rest))
+        out.append((position - moved, source, target, reason, confidence))
     return out
 
 

@@ -14,9 +14,9 @@ from conftest import ScriptedChatModel, tool_call_message, unit_assistant
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage
 from test_agent import CATALOG, KeywordIntent
-from tests.test_fast_path import FixedIntent, OneFixCorrector
 
 from assistant.agent import Agent
+from tests.test_fast_path import FixedIntent, OneFixCorrector
 from tools.attributes import AttributeParser
 from tools.catalog_search import SearchCatalogInput
 from tools.catalog_store import CatalogStore

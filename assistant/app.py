@@ -1,14 +1,17 @@
-"""The Assistant: built once from Settings, it owns the store, the embedder and the chat model (all lazy)."""
+"""The Assistant: built once from Settings, it owns the store, the embedder and the chat model (all lazy). Any
+part can be supplied instead of built: `Assistant(settings, chat_model=..., store=...)`, `use(...)`, `override(...)`."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
-from assistant.fast_path import analyze_query
+from assistant.fast_path import Expander, analyze_query
 from assistant.ingest import IngestResult, ingest_file
 from assistant.prompts import PromptLibrary
 from assistant.settings import Settings
@@ -17,6 +20,20 @@ from tools.catalog_store import CatalogStore
 from tools.core.types import QueryAnalysis, SearchFilters
 from tools.package_files import package_path
 from tools.ranking import RankingModel, RankingOptions
+
+if TYPE_CHECKING:
+    from langchain_core.tools import StructuredTool
+
+    from assistant.agent import Agent
+    from assistant.llm_base import JsonChatModel
+    from assistant.sessions import SessionStore
+    from tools.attributes import AttributeParser
+    from tools.core.models import Embedder
+    from tools.expansion import QueryExpander
+    from tools.history import HistoryStore
+    from tools.intent import IntentClassifier
+    from tools.recommend import ModelCache
+    from tools.spelling import Corrector
 
 DEMO_CATALOG = package_path("assistant", "data", "demo_catalog.jsonl")
 
@@ -30,16 +47,90 @@ def offline_environment() -> None:
         os.environ.setdefault(key, value)
 
 
-class Assistant:
-    """The application object every surface (CLI, UI, API, eval) talks to."""
+class Parts(TypedDict, total=False):
+    """The parts of an Assistant that can be supplied instead of built from its settings."""
 
-    def __init__(self, settings: Settings):
+    embedder: Embedder
+    store: CatalogStore
+    ranking: RankingOptions | None
+    chat_model: JsonChatModel
+    attribute_parser: AttributeParser
+    corrector: Corrector
+    intent_classifier: IntentClassifier
+    expander: QueryExpander
+    history: HistoryStore
+    item_model: ModelCache
+    sessions: SessionStore
+    tools: dict[str, StructuredTool]
+    agent: Agent
+
+
+PART_NAMES = tuple(Parts.__annotations__)
+# the parts each part is built over: replacing one drops what was built over it (rebuilt when next used)
+BUILT_FROM: dict[str, tuple[str, ...]] = {
+    "store": ("embedder",),
+    "attribute_parser": ("store",),
+    "corrector": ("store",),
+    "expander": ("store", "embedder"),
+    "item_model": ("history",),
+    "sessions": ("history",),
+    "tools": ("corrector", "attribute_parser", "intent_classifier", "store", "history", "item_model", "expander"),
+    "agent": ("chat_model",),
+}
+
+
+def built_over(names: Iterable[str]) -> set[str]:
+    """`names` and every part built, directly or not, over one of them."""
+    found = set(names)
+    grown = True
+    while grown:
+        more = {part for part, sources in BUILT_FROM.items() if part not in found and found.intersection(sources)}
+        found |= more
+        grown = bool(more)
+    return found
+
+
+class Assistant:
+    """The application object every surface (CLI, UI, API, eval) talks to. Parts not supplied are built from the
+    settings when first used."""
+
+    def __init__(self, settings: Settings, **parts: Unpack[Parts]) -> None:
         offline_environment()
         self.settings = settings
         self.prompts = PromptLibrary()
+        self.use(**parts)
+
+    def use(self, **parts: Unpack[Parts]) -> None:
+        """Use these parts from now on; parts built over the ones replaced are dropped (rebuilt when next used)."""
+        unknown = sorted(set(parts) - set(PART_NAMES))
+        if unknown:
+            raise TypeError(f"unknown Assistant part(s) {', '.join(unknown)}; the parts are {', '.join(PART_NAMES)}")
+        self._drop(built_over(parts))
+        self.__dict__.update(parts)
+
+    @contextmanager
+    def override(self, **parts: Unpack[Parts]) -> Iterator[Assistant]:
+        """Use these parts inside the block; afterwards the parts they replaced, and those built over them, are
+        back as they were (built or not)."""
+        affected = built_over(parts)
+        saved = {name: self.__dict__[name] for name in affected if name in self.__dict__}
+        self.use(**parts)
+        try:
+            yield self
+        finally:
+            self._drop(affected)
+            self.__dict__.update(saved)
+
+    def built_parts(self) -> Parts:
+        """The parts built or supplied so far (nothing is loaded)."""
+        return cast(Parts, {name: self.__dict__[name] for name in PART_NAMES if name in self.__dict__})
+
+    def _drop(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.__dict__.pop(name, None)
 
     @cached_property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         """The sentence embedder named by the settings (loaded once)."""
         from tools.embeddings import get_embedder
 
@@ -59,21 +150,21 @@ class Assistant:
         return RankingOptions(RankingModel.load(self.settings.ranking_model), learned=self.settings.rerank)
 
     @cached_property
-    def chat_model(self) -> Any:
+    def chat_model(self) -> JsonChatModel:
         """The chat model (embedded llama.cpp or an OpenAI-compatible server); raises ModelUnavailable."""
         from assistant.llm import build_chat_model
 
         return build_chat_model(self.settings)
 
     @cached_property
-    def attribute_parser(self) -> Any:
+    def attribute_parser(self) -> AttributeParser:
         """The attribute parser, its lexicons built once from the catalog in the store."""
         from tools.attributes import AttributeParser
 
         return AttributeParser.from_products(self.store.index.products)
 
     @cached_property
-    def corrector(self) -> Any:
+    def corrector(self) -> Corrector:
         """The spell corrector for the stored catalog (cached in DATA_DIR/spelling; rebuilt when the catalog,
         remembered query logs or taught terms change)."""
         from tools.spelling import build_default_corrector
@@ -81,14 +172,14 @@ class Assistant:
         return build_default_corrector(self.store.index.products, self.settings.data_dir)
 
     @cached_property
-    def intent_classifier(self) -> Any:
+    def intent_classifier(self) -> IntentClassifier:
         """The intent classifier (set-up trains it; otherwise it is fine-tuned on first use, ~8 min, with progress)."""
         from tools.intent import default_checkpoint_dir, load_or_train
 
         return load_or_train(default_checkpoint_dir(self.settings), progress=True)
 
     @cached_property
-    def expander(self) -> Any:
+    def expander(self) -> QueryExpander:
         """Query expansion over the store: lexicon and query-log rewrites verified by retrieval (cached), the
         model only when asked for."""
         from tools.expansion import build_default_expander
@@ -99,14 +190,14 @@ class Assistant:
                                       log_size=self.settings.expansion_log_size)
 
     @cached_property
-    def history(self) -> Any:
+    def history(self) -> HistoryStore:
         """The shopper history store (SQLite in DATA_DIR by default, any SQLAlchemy URL by setting)."""
         from tools.history import HistoryStore
 
         return HistoryStore.from_settings(self.settings)
 
     @cached_property
-    def item_model(self) -> Any:
+    def item_model(self) -> ModelCache:
         """The item-to-item co-occurrence model over the history (call it for the current model)."""
         from tools.recommend import ModelCache
 
@@ -119,7 +210,7 @@ class Assistant:
         return seed_demo_users(self.history, self.store.index.products)
 
     @cached_property
-    def sessions(self) -> Any:
+    def sessions(self) -> SessionStore:
         """Conversation state between turns: in memory by default; in the history database when
         SHOPQUERY_SESSIONS=database (shared by API replicas)."""
         from assistant.sessions import DatabaseSessions, MemorySessions
@@ -129,14 +220,14 @@ class Assistant:
         return MemorySessions()
 
     @cached_property
-    def tools(self) -> dict[str, Any]:
+    def tools(self) -> dict[str, StructuredTool]:
         """Every tool by name, bound to this assistant's resources (see tools/registry.py)."""
         from tools.registry import build_tools
 
         return build_tools(self)
 
     @cached_property
-    def agent(self) -> Any:
+    def agent(self) -> Agent:
         """The conversational agent over this assistant."""
         from assistant.agent import Agent
 
@@ -146,8 +237,7 @@ class Assistant:
         """Load a catalog file into the store (lexicons built from the catalog are refreshed)."""
         result = ingest_file(self.store, Path(path), progress=progress,
                              simplify=getattr(self.settings, "catalog_to_simplified", True))
-        for derived in ("attribute_parser", "corrector", "expander"):
-            self.__dict__.pop(derived, None)
+        self._drop(("attribute_parser", "corrector", "expander"))
         return result
 
     def ensure_catalog(self, progress: bool = True) -> IngestResult | None:
@@ -203,12 +293,12 @@ class Assistant:
 
     def degraded_notes(self) -> list[str]:
         """What is degraded right now that changes answers (the catalog served without its vector store)."""
-        error = getattr(self.__dict__.get("store"), "vector_error", None)
+        error = getattr(self.built_parts().get("store"), "vector_error", None)
         if error is None:
             return []
         return [f"catalog degraded (vector store unavailable: {error}); results come from the on-disk index"]
 
-    def expander_for(self, user_id: str | None) -> Any:
+    def expander_for(self, user_id: str | None) -> Expander:
         """The expander, biased to a shopper's preferred brands and categories when their history has any."""
         if not user_id:
             return self.expander

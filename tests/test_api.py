@@ -9,10 +9,10 @@ import threading
 import time
 
 import pytest
-from conftest import ScriptedChatModel, UsageModel
+from fakes import KeywordIntent, ScriptedChatModel, UsageModel
 from fastapi.testclient import TestClient
 from servers import demo_subset, running_api
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
 
 from assistant import api_security
 from assistant.agent import Agent

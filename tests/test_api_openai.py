@@ -8,7 +8,7 @@ import json
 
 import pytest
 import test_api
-from conftest import ScriptedChatModel, UsageModel
+from fakes import ScriptedChatModel, UsageModel
 from fastapi.testclient import TestClient
 from langchain_core.messages import AIMessage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk

@@ -11,7 +11,7 @@ import time
 
 import httpx
 import test_api
-from conftest import UsageModel
+from fakes import UsageModel
 from fastapi.testclient import TestClient
 from servers import running_api
 from test_api import KEY, metric

@@ -15,10 +15,11 @@ from pathlib import Path
 import chromadb
 import pytest
 from chroma_server import ChromaServer
-from conftest import SMALL_CATALOG, HashEmbedder, ScriptedChatModel
+from conftest import SMALL_CATALOG
+from fakes import HashEmbedder, KeywordIntent, ScriptedChatModel
 from fastapi.testclient import TestClient
 from pg_cluster import start_cluster
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
 
 from assistant.agent import Agent
 from assistant.api import create_app

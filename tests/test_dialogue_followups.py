@@ -6,7 +6,7 @@ as a session; chips are in the shopper's language; each constraint records where
 import re
 
 import pytest
-from conftest import ScriptedChatModel, keyword_intent, tool_call_message, unit_assistant
+from fakes import KeywordIntent, ScriptedChatModel, tool_call_message, unit_assistant
 
 from assistant.agent import Agent
 from assistant.agent_text import in_language
@@ -63,12 +63,12 @@ KEYWORDS = [("lighter", "chitchat"), ("hello", "chitchat"), ("compare", "compare
 
 @pytest.fixture
 def app(tmp_path, hash_embedder):
-    return unit_assistant(tmp_path, hash_embedder, keyword_intent(KEYWORDS), CATALOG)
+    return unit_assistant(tmp_path, hash_embedder, KeywordIntent(KEYWORDS), CATALOG)
 
 
 def _chat(app, *messages, model=None):
     if model is not None:
-        app.__dict__["chat_model"] = model
+        app.use(chat_model=model)
     agent = Agent(app, use_model=model is not None)
     turns, session = [], None
     for text in messages:
@@ -137,7 +137,7 @@ def test_history_in_messages_rebuilds_the_same_state_as_a_session(app):
 
 def test_history_replay_calls_no_model(app):
     model = ScriptedChatModel(["no call", "no call", "no call", "Logitech M185 is the cheapest."] * 2)
-    app.__dict__["chat_model"] = model
+    app.use(chat_model=model)
     agent = Agent(app, tool_calls="always")
     agent.respond("only logitech")
     alone = len(model.calls)

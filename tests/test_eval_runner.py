@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ScriptedChatModel, tool_call_message
+from fakes import ScriptedChatModel, tool_call_message
 
 from assistant.app import Assistant
 from assistant.settings import Settings

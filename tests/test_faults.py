@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import KeywordIntent
 from servers import TinyOpenAI, free_port, running_api
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
 
 from assistant.api import create_app
 from assistant.app import Assistant

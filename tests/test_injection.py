@@ -14,8 +14,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedChatModel, tool_call_message
-from test_agent import KeywordIntent
+from fakes import KeywordIntent, ScriptedChatModel, tool_call_message
 
 from assistant import render, ui_render
 from assistant.agent import Agent, AgentTurn, ProductCard, TraceStep

@@ -11,11 +11,11 @@ import threading
 
 import pytest
 import test_history as sqlite_suite
-from conftest import ScriptedChatModel
+from fakes import KeywordIntent, ScriptedChatModel
 from fastapi.testclient import TestClient
 from pg_cluster import PgCluster, free_port, start_cluster
 from sqlalchemy import inspect, text
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
 
 from assistant.agent import Agent
 from assistant.api import create_app

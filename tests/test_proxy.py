@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ScriptedChatModel
+from fakes import KeywordIntent, ScriptedChatModel
 from pg_cluster import free_port
-from test_agent import CATALOG, KeywordIntent, _p
+from test_agent import CATALOG, _p
 
 from assistant.api import create_app
 from assistant.app import Assistant

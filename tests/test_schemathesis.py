@@ -7,10 +7,10 @@ requests (no 5xx: a clean 4xx)."""
 from __future__ import annotations
 
 import pytest
-from conftest import HashEmbedder, ScriptedChatModel
+from fakes import HashEmbedder, KeywordIntent, ScriptedChatModel
 from hypothesis import HealthCheck, given, settings
 from servers import running_api
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
 
 from assistant.agent import Agent
 from assistant.api import create_app

@@ -4,7 +4,7 @@ constraint checks, JSON-schema validity, latency percentiles and the LLM judge (
 import json
 
 import pytest
-from conftest import ScriptedChatModel
+from fakes import ScriptedChatModel
 
 from assistant.agent import ProductCard
 from assistant.prompts import PromptLibrary

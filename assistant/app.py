@@ -66,7 +66,7 @@ class Parts(TypedDict, total=False):
 
 
 PART_NAMES = tuple(Parts.__annotations__)
-# the parts each part is built over: replacing one drops what was built over it (rebuilt when next used)
+# the parts each part is built over: replacing one drops what the Assistant built over it (rebuilt when next used)
 BUILT_FROM: dict[str, tuple[str, ...]] = {
     "store": ("embedder",),
     "attribute_parser": ("store",),
@@ -98,28 +98,33 @@ class Assistant:
         offline_environment()
         self.settings = settings
         self.prompts = PromptLibrary()
+        self._supplied: set[str] = set()
         self.use(**parts)
 
     def use(self, **parts: Unpack[Parts]) -> None:
-        """Use these parts from now on; parts built over the ones replaced are dropped (rebuilt when next used)."""
+        """Use these parts from now on; the parts this Assistant built over the ones replaced are dropped (rebuilt
+        when next used); parts that were supplied stay."""
         unknown = sorted(set(parts) - set(PART_NAMES))
         if unknown:
             raise TypeError(f"unknown Assistant part(s) {', '.join(unknown)}; the parts are {', '.join(PART_NAMES)}")
-        self._drop(built_over(parts))
+        self._drop(built_over(parts) - set(parts) - self._supplied)
         self.__dict__.update(parts)
+        self._supplied |= set(parts)
 
     @contextmanager
     def override(self, **parts: Unpack[Parts]) -> Iterator[Assistant]:
         """Use these parts inside the block; afterwards the parts they replaced, and those built over them, are
-        back as they were (built or not)."""
+        back as they were (built, supplied or not yet built)."""
         affected = built_over(parts)
         saved = {name: self.__dict__[name] for name in affected if name in self.__dict__}
+        supplied = self._supplied & affected
         self.use(**parts)
         try:
             yield self
         finally:
             self._drop(affected)
             self.__dict__.update(saved)
+            self._supplied |= supplied
 
     def built_parts(self) -> Parts:
         """The parts built or supplied so far (nothing is loaded)."""
@@ -128,6 +133,7 @@ class Assistant:
     def _drop(self, names: Iterable[str]) -> None:
         for name in names:
             self.__dict__.pop(name, None)
+            self._supplied.discard(name)
 
     @cached_property
     def embedder(self) -> Embedder:

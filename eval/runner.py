@@ -172,8 +172,7 @@ def _model_cells(ctx: _Context, choice: ModelChoice | None, variants: list[Varia
 
 
 def _fresh_assistant(ctx: _Context, settings: Settings, variant: Variant) -> Assistant:
-    assistant = Assistant(settings)
-    assistant.__dict__.update(ctx.shared)
+    assistant = Assistant(settings, **ctx.shared)
     assistant.prompts = variant.library()
     if not ctx.shared:
         if ctx.spec.catalog is not None:
@@ -192,7 +191,7 @@ def _run_cell(ctx: _Context, row: Row, variant: Variant, settings: Settings, inn
     if inner is not None:
         wrapper = CachedChatModel(inner=inner, call_cache=ctx.cache, identity=info.identity,
                                   enabled=ctx.options.cache)
-        assistant.chat_model = wrapper
+        assistant.use(chat_model=wrapper)
     name = cell_name(ctx.spec, row, variant)
     label = f"{ctx.spec.name} | {name} | {info.identity if inner is not None else 'no model'}"
     progress = CellProgress(label, len(ctx.dataset.cases), enabled=ctx.options.progress)
@@ -221,7 +220,7 @@ def _run_cell(ctx: _Context, row: Row, variant: Variant, settings: Settings, inn
         error = f"{type(exc).__name__}: {exc}"[:500]
         result = SuiteResult(metrics={}, cases=[])
     ctx.running = None
-    ctx.shared.update({k: assistant.__dict__[k] for k in SHARED if k in assistant.__dict__})
+    ctx.shared.update({k: v for k, v in assistant.built_parts().items() if k in SHARED})
     if ctx.judge is not None and result.cases:
         from eval.judging import judge_cases
 

@@ -21,7 +21,7 @@ def real_app(tmp_path_factory, embedded_chat_model_05b):
     catalog.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in wanted) + "\n", encoding="utf-8")
     app = Assistant(Settings(data_dir=data))
     app.ingest(catalog, progress=False)
-    app.__dict__["chat_model"] = embedded_chat_model_05b
+    app.use(chat_model=embedded_chat_model_05b)
     return app
 
 

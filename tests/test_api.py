@@ -22,6 +22,7 @@ from assistant.app import Assistant
 from assistant.settings import Settings, load_settings
 from tools.catalog_store import CatalogStore
 from tools.core.errors import ConfigError, ModelUnavailable
+from tools.history import HistoryStore
 from tools.history_db import HistoryUnavailable
 
 KEY = "k" * 24
@@ -34,17 +35,15 @@ def build(tmp_path, hash_embedder):
     answers with templated replies)."""
 
     def make(model=None, products=CATALOG, **settings) -> Assistant:
-        assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, **settings))
-        assistant.__dict__["embedder"] = hash_embedder
-        assistant.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
-        assistant.__dict__["intent_classifier"] = KeywordIntent()
+        assistant = Assistant(Settings(data_dir=tmp_path, correct_spelling=False, **settings),
+                              embedder=hash_embedder, store=CatalogStore(tmp_path / "catalog", hash_embedder),
+                              intent_classifier=KeywordIntent())
         if products:
             assistant.store.upsert([p.model_copy() for p in products])
         if model is not None:
-            assistant.__dict__["chat_model"] = model
+            assistant.use(chat_model=model)
         else:
-            assistant.__dict__["chat_model"] = ScriptedChatModel()
-            assistant.__dict__["agent"] = Agent(assistant, use_model=False)
+            assistant.use(chat_model=ScriptedChatModel(), agent=Agent(assistant, use_model=False))
         return assistant
 
     return make
@@ -172,11 +171,11 @@ def test_chat_streams_tokens_then_the_turn(build):
 def test_a_failing_turn_ends_the_stream_with_an_error_event(build):
     assistant = build()
 
-    class Broken:
+    class Broken(Agent):
         def respond(self, *args, **kwargs):
             raise RuntimeError("secret internal detail")
 
-    assistant.__dict__["agent"] = Broken()
+    assistant.use(agent=Broken(assistant))
     with TestClient(create_app(assistant), raise_server_exceptions=False) as c:
         chat = c.post("/v1/chat", json={"message": "蓝色T恤", "stream": True})
         oai = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "stream": True})
@@ -194,14 +193,17 @@ def test_model_fallbacks_tool_errors_and_model_calls_are_counted(build):
     model = ScriptedChatModel([ModelUnavailable("the server is down")])
     assistant = build(model=model)
 
-    class DownHistory:
+    class DownHistory(HistoryStore):
+        def __init__(self):  # no database: every call fails
+            pass
+
         def profile(self, *args, **kwargs):
             raise HistoryUnavailable("history database unavailable")
 
         def record(self, *args, **kwargs):
             raise HistoryUnavailable("history database unavailable")
 
-    assistant.__dict__["history"] = DownHistory()
+    assistant.use(history=DownHistory())
     with TestClient(create_app(assistant)) as c:
         turn = c.post("/v1/chat", json={"message": "wireless mouse", "user_id": "u1"}).json()
         assert turn["fallback"] and "unavailable" in turn["fallback"] and turn["products"]
@@ -608,8 +610,7 @@ def live_server(tmp_path_factory, embedded_chat_model_05b):
     catalog, count = demo_subset(data, ("t恤", "mouse"), 200)
     assistant = Assistant(Settings(data_dir=data, api_keys=[KEY]))
     assistant.ingest(catalog, progress=False)
-    assistant.__dict__["chat_model"] = embedded_chat_model_05b
-    assistant.__dict__["agent"] = Agent(assistant, reply_tokens=40)
+    assistant.use(chat_model=embedded_chat_model_05b, agent=Agent(assistant, reply_tokens=40))
     with running_api(create_app(assistant, warm_up=True)) as url:
         yield {"url": url, "products": count}
 

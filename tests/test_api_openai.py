@@ -36,7 +36,7 @@ def _client(build, *replies):
     """A test client whose chat model answers with `replies`; the agent itself answers with templated replies."""
     assistant = build()
     model = ScriptedChatModel(list(replies))
-    assistant.__dict__["chat_model"] = model
+    assistant.use(chat_model=model)
     return TestClient(create_app(assistant)), model
 
 

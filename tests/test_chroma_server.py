@@ -66,10 +66,8 @@ def e5():
 
 def server_assistant(data_dir, url, embedder, collection="products", **settings) -> Assistant:
     """An Assistant whose store comes from the settings alone (chroma_url); the test embedder is injected."""
-    assistant = Assistant(load_settings(data_dir=data_dir, chroma_url=url, collection=collection,
-                                        **FAST_PATH_OFF, **settings))
-    assistant.__dict__["embedder"] = embedder
-    return assistant
+    return Assistant(load_settings(data_dir=data_dir, chroma_url=url, collection=collection, **FAST_PATH_OFF,
+                                   **settings), embedder=embedder)
 
 
 def hits(store, query, mode="hybrid", filters=None):
@@ -89,8 +87,8 @@ def test_the_server_holds_the_catalog_and_searches_like_the_embedded_store(serve
     for query in QUERIES:
         for mode in ("hybrid", "dense", "bm25"):
             assert hits(app.store, query, mode) == hits(embedded, query, mode), (query, mode)
-    local = Assistant(load_settings(data_dir=tmp_path / "local", **FAST_PATH_OFF))
-    local.__dict__["embedder"], local.__dict__["store"] = app.embedder, embedded
+    local = Assistant(load_settings(data_dir=tmp_path / "local", **FAST_PATH_OFF), embedder=app.embedder,
+                      store=embedded)
     for query in ["蓝色T恤 100元以内", "wireless mouse under $25", "黑色 手机"]:
         remote, here = app.analyze(query), local.analyze(query)
         assert remote.filters == here.filters
@@ -125,7 +123,7 @@ def test_the_catalog_survives_a_server_restart(server, catalog_file, tmp_path):
 def test_a_server_that_is_down_gives_a_clear_error(tmp_path):
     down = ChromaServer(tmp_path / "never-started", tmp_path / "log")  # a free port nobody listens on
     app = server_assistant(tmp_path / "a", down.url, HashEmbedder())
-    app.__dict__["chat_model"] = ScriptedChatModel()  # /readyz reports the model too; this test is about the store
+    app.use(chat_model=ScriptedChatModel())  # /readyz reports the model too; this test is about the store
     with pytest.raises(CatalogError, match=f"cannot open the catalog store at {down.url}"):
         app.store.count()
     with pytest.raises(CatalogError, match="cannot open the catalog store"):
@@ -180,9 +178,7 @@ def _replica(data_dir, chroma_url, history_url, embedder) -> Assistant:
     """An API replica configured like a deployment: Chroma server, PostgreSQL history, database sessions."""
     app = server_assistant(data_dir, chroma_url, embedder, collection="replicas", history_url=history_url,
                            sessions="database")
-    app.__dict__["intent_classifier"] = KeywordIntent()
-    app.__dict__["chat_model"] = ScriptedChatModel()
-    app.__dict__["agent"] = Agent(app, use_model=False)
+    app.use(intent_classifier=KeywordIntent(), chat_model=ScriptedChatModel(), agent=Agent(app, use_model=False))
     return app
 
 

@@ -199,9 +199,7 @@ def test_an_interrupted_catalog_ingest_is_completed_on_the_next_run(tmp_path, ha
     settings = catalog_settings(Settings(data_dir=tmp_path / "d", correct_spelling=False), catalog)
 
     def assistant() -> Assistant:
-        app = Assistant(settings)
-        app.embedder = hash_embedder
-        return app
+        return Assistant(settings, embedder=hash_embedder)
 
     assistant().store.upsert(products[:1])  # what an ingest stopped after its first batch leaves
     info = fill_store(assistant(), catalog, progress=False)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakes import ScriptedChatModel, tool_call_message
+from fakes import FixedIntent, ScriptedChatModel, tool_call_message
 
-from assistant.app import Assistant
 from assistant.settings import Settings
 from eval.backends import ModelInfo, parse_model_list, parse_model_spec
 from eval.cache import CachedChatModel, ModelCallCache
@@ -19,7 +18,6 @@ from eval.variants import load_variant, resolve_variants
 from tools.catalog_store import CatalogStore
 from tools.core.errors import ConfigError, InputError
 from tools.core.types import Product
-from tools.intent import IntentPrediction
 
 ROOT = Path(__file__).resolve().parent.parent
 TERSE = ROOT / "prompts" / "variants" / "terse.yaml"
@@ -40,14 +38,6 @@ CASES = [
     {"id": "en-mouse", "messages": [{"role": "user", "content": "wireless mouse"}],
      "expect": {"min_products": 1, "reply_not_contains": ["free of charge"]}},
 ]
-
-
-class SearchIntent:
-    """Every message is a product search (keeps the unit tests off the trained classifier)."""
-
-    def predict(self, text):
-        return IntentPrediction(label="product_search", probability=0.9, top3=[("product_search", 0.9)],
-                                low_confidence=False)
 
 
 def _write_yaml(path: Path, doc) -> Path:
@@ -73,7 +63,7 @@ def settings(tmp_path):
 def resources(tmp_path, hash_embedder, settings):
     store = CatalogStore(tmp_path / "catalog", hash_embedder)
     store.upsert([p.model_copy() for p in CATALOG])
-    return {"embedder": hash_embedder, "store": store, "intent_classifier": SearchIntent()}
+    return {"embedder": hash_embedder, "store": store, "intent_classifier": FixedIntent("product_search")}
 
 
 def _scripted(replies: int = 20) -> ScriptedChatModel:
@@ -194,7 +184,7 @@ def test_new_agent_checks_fail_with_reasons(tmp_path, settings, resources):
     assert result["cells"][0]["threshold_failures"] == ["pass_rate 0 < 1"]
 
 
-class InterruptingIntent(SearchIntent):
+class InterruptingIntent(FixedIntent):
     def predict(self, text):
         if text == "wireless mouse":
             raise KeyboardInterrupt
@@ -390,11 +380,3 @@ def test_real_model_rerun_is_served_from_the_cache(tmp_path, settings, resources
     assert a["cache"]["misses"] >= 1 and b["cache"] == {"hits": a["cache"]["misses"], "misses": 0}
     assert a["cases"][0]["output"]["reply"] == b["cases"][0]["output"]["reply"]
     assert a["cases"][0]["output"]["used_model"] == (a["cases"][0]["output"]["fallback"] is None)
-
-
-def test_assistant_properties_can_be_replaced_per_cell(settings):
-    """The runner relies on Assistant's lazy properties being plain cached attributes it can set."""
-    app = Assistant(settings)
-    marker = object()
-    app.chat_model = marker
-    assert app.chat_model is marker

@@ -1,6 +1,7 @@
 """The fast path: parsed attributes become filters, filters relax when nothing matches, bad input is refused."""
 
 import pytest
+from fakes import FixedIntent
 
 from assistant.fast_path import analyze_query
 from tools.attributes import AttributeParser
@@ -118,17 +119,7 @@ def test_filters_relax_when_nothing_of_the_named_category_matches(store, parser)
     assert result.relaxed == ["color"] and result.products[0].product.id == "4"
 
 
-class FixedIntent:
-    """An intent classifier that always answers the same."""
-
-    def predict(self, text):
-        from tools.intent import IntentPrediction
-
-        return IntentPrediction(label="order_status", probability=0.9, top3=[("order_status", 0.9)],
-                                low_confidence=False)
-
-
 def test_intent_is_reported_with_its_timing(store, parser):
-    result = analyze_query(store, "我的订单到哪了", max_chars=512, parser=parser, intent=FixedIntent())
+    result = analyze_query(store, "我的订单到哪了", max_chars=512, parser=parser, intent=FixedIntent("order_status"))
     assert result.intent["label"] == "order_status"
     assert "intent" in [t.stage for t in result.timings]

@@ -29,11 +29,10 @@ def make_assistant(data: Path, embedder, *, history_wait_s: float = 0.5, ingest:
                    **settings) -> Assistant:
     """An Assistant over the agent tests' catalog in real chromadb, with a history database whose lock waits
     are short (the fault tests hold that lock)."""
-    assistant = Assistant(Settings(data_dir=data, correct_spelling=False, expansion_log_size=300, **settings))
-    assistant.__dict__["embedder"] = embedder
-    assistant.__dict__["store"] = CatalogStore(data / "catalog", embedder, retry_s=0.2)
-    assistant.__dict__["intent_classifier"] = KeywordIntent()
-    assistant.__dict__["history"] = HistoryStore(data_dir=data, busy_timeout_s=history_wait_s)
+    assistant = Assistant(Settings(data_dir=data, correct_spelling=False, expansion_log_size=300, **settings),
+                          embedder=embedder, store=CatalogStore(data / "catalog", embedder, retry_s=0.2),
+                          intent_classifier=KeywordIntent(),
+                          history=HistoryStore(data_dir=data, busy_timeout_s=history_wait_s))
     if ingest and not (data / "catalog" / "index").exists():
         assistant.store.upsert([p.model_copy() for p in CATALOG])
     return assistant

@@ -42,8 +42,7 @@ def server(tmp_path_factory, embedded_chat_model_05b):
     catalog, _ = demo_subset(data, ("t恤", "mouse"), 120)
     assistant = Assistant(Settings(data_dir=data, api_keys=[KEY]))
     assistant.ingest(catalog, progress=False)
-    assistant.__dict__["chat_model"] = embedded_chat_model_05b
-    assistant.__dict__["agent"] = Agent(assistant, reply_tokens=40)
+    assistant.use(chat_model=embedded_chat_model_05b, agent=Agent(assistant, reply_tokens=40))
     with running_api(create_app(assistant)) as url:
         yield f"{url}/v1"
 

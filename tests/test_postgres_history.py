@@ -178,12 +178,10 @@ def test_unreachable_databases_are_reported_clearly(pg, make_url, words):
 def _replica(tmp_path, name, hash_embedder, **settings) -> Assistant:
     """One API replica: its own data dir and catalog copy, the shared history database, templated replies."""
     data = tmp_path / name
-    assistant = Assistant(load_settings(data_dir=data, correct_spelling=False, expand_queries=False, **settings))
-    assistant.__dict__["embedder"] = hash_embedder
-    assistant.__dict__["store"] = CatalogStore(data / "catalog", hash_embedder)
-    assistant.__dict__["intent_classifier"] = KeywordIntent()
-    assistant.__dict__["chat_model"] = ScriptedChatModel()
-    assistant.__dict__["agent"] = Agent(assistant, use_model=False)
+    assistant = Assistant(load_settings(data_dir=data, correct_spelling=False, expand_queries=False, **settings),
+                          embedder=hash_embedder, store=CatalogStore(data / "catalog", hash_embedder),
+                          intent_classifier=KeywordIntent(), chat_model=ScriptedChatModel())
+    assistant.use(agent=Agent(assistant, use_model=False))
     assistant.store.upsert([p.model_copy() for p in CATALOG])
     return assistant
 

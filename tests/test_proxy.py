@@ -63,11 +63,9 @@ class Replica:
     def __init__(self, data_dir: Path, embedder, products):
         import uvicorn
 
-        self.assistant = Assistant(Settings(data_dir=data_dir, correct_spelling=False, expand_queries=False))
-        self.assistant.__dict__["embedder"] = embedder
-        self.assistant.__dict__["store"] = CatalogStore(data_dir / "catalog", embedder)
-        self.assistant.__dict__["intent_classifier"] = KeywordIntent()
-        self.assistant.__dict__["chat_model"] = SlowScriptedModel(pause_s=0.15)
+        self.assistant = Assistant(Settings(data_dir=data_dir, correct_spelling=False, expand_queries=False),
+                                   embedder=embedder, store=CatalogStore(data_dir / "catalog", embedder),
+                                   intent_classifier=KeywordIntent(), chat_model=SlowScriptedModel(pause_s=0.15))
         if products:
             self.assistant.store.upsert([p.model_copy() for p in products])
         self.sock = socket.socket()

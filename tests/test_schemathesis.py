@@ -29,13 +29,12 @@ def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("schemathesis-data")
     embedder = HashEmbedder()
     assistant = Assistant(Settings(data_dir=data, correct_spelling=False, api_keys=[KEY], api_rate_limit=0,
-                                   api_queue_timeout_s=30))
-    assistant.__dict__["embedder"] = embedder
-    assistant.__dict__["store"] = CatalogStore(data / "catalog", embedder)
-    assistant.__dict__["intent_classifier"] = KeywordIntent()
+                                   api_queue_timeout_s=30),
+                          embedder=embedder, store=CatalogStore(data / "catalog", embedder),
+                          intent_classifier=KeywordIntent())
     assistant.store.upsert([p.model_copy() for p in CATALOG])
-    assistant.__dict__["chat_model"] = ScriptedChatModel(["Here is what I found for you."] * 20_000)
-    assistant.__dict__["agent"] = Agent(assistant, tool_calls="never", timeout_s=5, reply_tokens=40)
+    assistant.use(chat_model=ScriptedChatModel(["Here is what I found for you."] * 20_000),
+                  agent=Agent(assistant, tool_calls="never", timeout_s=5, reply_tokens=40))
     with running_api(create_app(assistant)) as url:
         yield url
 

@@ -88,8 +88,7 @@ def ui_assistant(tmp_path_factory, embedded_chat_model_05b):
     start = time.perf_counter()
     assistant = Assistant(Settings(data_dir=data))
     result = assistant.ingest(catalog, progress=False)
-    assistant.__dict__["chat_model"] = embedded_chat_model_05b
-    assistant.__dict__["agent"] = Agent(assistant, reply_tokens=60)
+    assistant.use(chat_model=embedded_chat_model_05b, agent=Agent(assistant, reply_tokens=60))
     seeded = assistant.ensure_demo_users()
     warm = assistant.warm_up()
     print(f"\n[ui] catalog {result.loaded} products, {sum(seeded.values())} demo events, ready in "

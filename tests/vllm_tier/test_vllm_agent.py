@@ -14,9 +14,8 @@ pytestmark = [pytest.mark.vllm, pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture
 def vllm_app(vllm_settings, tmp_path, hash_embedder, small_catalog):
-    app = Assistant(vllm_settings.model_copy(update={"correct_spelling": False}))
-    app.__dict__["embedder"] = hash_embedder
-    app.__dict__["store"] = CatalogStore(tmp_path / "catalog", hash_embedder)
+    app = Assistant(vllm_settings.model_copy(update={"correct_spelling": False}), embedder=hash_embedder,
+                    store=CatalogStore(tmp_path / "catalog", hash_embedder))
     app.store.upsert(small_catalog)
     return app
 

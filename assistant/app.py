@@ -22,7 +22,7 @@ from tools.package_files import package_path
 from tools.ranking import RankingModel, RankingOptions
 
 if TYPE_CHECKING:
-    from langchain_core.tools import StructuredTool
+    from langchain_core.tools import BaseTool
 
     from assistant.agent import Agent
     from assistant.llm_base import JsonChatModel
@@ -61,7 +61,7 @@ class Parts(TypedDict, total=False):
     history: HistoryStore
     item_model: ModelCache
     sessions: SessionStore
-    tools: dict[str, StructuredTool]
+    tools: dict[str, BaseTool]
     agent: Agent
 
 
@@ -226,7 +226,7 @@ class Assistant:
         return MemorySessions()
 
     @cached_property
-    def tools(self) -> dict[str, StructuredTool]:
+    def tools(self) -> dict[str, BaseTool]:
         """Every tool by name, bound to this assistant's resources (see tools/registry.py)."""
         from tools.registry import build_tools
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ScriptedChatModel, tool_call_message, unit_assistant
+from fakes import FixedIntent, KeywordIntent, ScriptedChatModel, tool_call_message, unit_assistant
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage
-from test_agent import CATALOG, KeywordIntent
+from test_agent import CATALOG
+from test_fast_path import OneFixCorrector
 
 from assistant.agent import Agent
-from tests.test_fast_path import FixedIntent, OneFixCorrector
 from tools.attributes import AttributeParser
 from tools.catalog_search import SearchCatalogInput
 from tools.catalog_store import CatalogStore
@@ -33,7 +33,7 @@ def test_registry_binds_every_tool_to_the_assistant_resources(tmp_path, hash_emb
     store = CatalogStore(tmp_path / "catalog", hash_embedder)
     store.upsert(small_catalog)
     history = HistoryStore(data_dir=tmp_path)
-    assistant = SimpleNamespace(store=store, corrector=OneFixCorrector(), intent_classifier=FixedIntent(),
+    assistant = SimpleNamespace(store=store, corrector=OneFixCorrector(), intent_classifier=FixedIntent("order_status"),
                                 attribute_parser=AttributeParser.from_products(small_catalog), history=history,
                                 item_model=ModelCache(history),
                                 expander=build_default_expander(store, tmp_path, log_paths=[]))
@@ -69,7 +69,7 @@ def test_the_readme_example_runs_the_tools_in_another_langchain_agent(app):
     code = _readme_example()
     assert "Assistant(Settings())" in code
     model = ScriptedChatModel([tool_call_message("search_catalog", {"query": "蓝色T恤", "price_max": 100})])
-    app.__dict__["chat_model"] = model
+    app.use(chat_model=model)
     out = io.StringIO()
     namespace = {}
     with contextlib.redirect_stdout(out):  # the README's own code, with the unit-test assistant for Settings()
@@ -89,7 +89,7 @@ def test_the_readme_example_runs_the_tools_in_another_langchain_agent(app):
 
 def test_the_agent_shows_its_model_the_schema_the_registry_derives(app):
     model = ScriptedChatModel([tool_call_message("search_catalog", {"query": "T恤"}), "蓝色T恤。"])
-    app.__dict__["chat_model"] = model
+    app.use(chat_model=model)
     Agent(app, tool_calls="always").respond("蓝色T恤")
     [schema] = model.calls[0]["tools"]
     assert [schema] == ToolRegistry(app).schemas(["search_catalog"])

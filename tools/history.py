@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -187,11 +187,11 @@ class HistoryStore:
         with self._writing("recording an event") as conn:
             return _new_id(conn.execute(insert(events_t).values(**_row(ev))))
 
-    def record_many(self, events: list[Event | Mapping[str, Any]]) -> int:
+    def record_many(self, events: Sequence[Event | Mapping[str, Any]]) -> int:
         """Store events in one transaction: every one is validated first, and either all are written or none."""
         return len(self.record_many_ids(events))
 
-    def record_many_ids(self, events: list[Event | Mapping[str, Any]]) -> list[int]:
+    def record_many_ids(self, events: Sequence[Event | Mapping[str, Any]]) -> list[int]:
         """Like `record_many`, returning the stored events' ids in the given order once they are committed."""
         rows = []
         for i, data in enumerate(events):

@@ -26,6 +26,9 @@ SCHEMA_NAME = "output"
 class JsonChatModel(BaseChatModel):
     """A chat model that can also answer with JSON matching a schema (see `generate_json`)."""
 
+    temperature: float = DEFAULT_TEMPERATURE
+    max_tokens: int = DEFAULT_MAX_TOKENS
+
     def generate_json(
         self, messages: LanguageModelInput, schema: dict[str, Any] | type[BaseModel], *,
         retries: int = JSON_RETRIES, max_tokens: int | None = None, on_reply: Callable[[Any], None] | None = None,

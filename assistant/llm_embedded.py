@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
 from assistant.llm_base import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_TEMPERATURE,
     JsonChatModel,
     message_text,
     one_line,
@@ -103,8 +101,6 @@ class EmbeddedChatModel(JsonChatModel):
     model_label: str = ""
     n_ctx: int = 4096
     n_threads: int = 2
-    temperature: float = DEFAULT_TEMPERATURE
-    max_tokens: int = DEFAULT_MAX_TOKENS
     top_p: float = 0.9
     repeat_penalty: float = 1.05
     stop: list[str] | None = None

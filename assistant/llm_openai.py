@@ -15,8 +15,6 @@ from pydantic import PrivateAttr, model_validator
 
 from assistant.json_output import check_schema, validate_json  # noqa: F401 - part of this module's API
 from assistant.llm_base import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_TEMPERATURE,
     JsonChatModel,
     one_line,
     usage_metadata,
@@ -47,8 +45,6 @@ class OpenAICompatChatModel(JsonChatModel):
     api_key: str = "not-needed"
     timeout_s: float = 60.0
     max_retries: int = 1
-    temperature: float = DEFAULT_TEMPERATURE
-    max_tokens: int = DEFAULT_MAX_TOKENS
     json_constraint: Literal["response_format", "structured_outputs"] = "response_format"
     parse_content_tool_calls: bool = True
     stream_usage: bool = True

@@ -14,7 +14,7 @@ from assistant.dialogue_search import search_turn, trace_args
 from tools.attributes import ParsedAttributes
 from tools.core.errors import ShopqueryError
 from tools.core.types import Product, SearchFilters, SearchHit
-from tools.expansion import preferences_of
+from tools.expansion_select import preferences_of
 from tools.intent import IntentPrediction
 from tools.registry import ToolRegistry
 from tools.spelling import CorrectedQuery

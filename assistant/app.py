@@ -309,7 +309,7 @@ class Assistant:
         if not user_id:
             return self.expander
         from tools.core.errors import ShopqueryError
-        from tools.expansion import preferences_of
+        from tools.expansion_select import preferences_of
 
         try:
             profile = self.history.profile(user_id, self.store.products_by_id)

@@ -13,9 +13,10 @@ from assistant.fast_path import analyze_query
 from assistant.prompts import PromptLibrary
 from tools.catalog_store import CatalogStore
 from tools.core.types import Product, Rewrite
-from tools.expansion import Preferences, QueryExpander, fuse_hits, make_expand_tool, select
+from tools.expansion import QueryExpander, make_expand_tool
 from tools.expansion_cache import ExpansionCache
 from tools.expansion_lexicon import ExpansionLexicon, load_lexicon
+from tools.expansion_select import Preferences, fuse_hits, select
 from tools.querylog import QueryLog, read_log
 from tools.text import tokenize
 

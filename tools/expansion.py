@@ -12,27 +12,24 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from tools.catalog_search import RRF_K
 from tools.catalog_store import CatalogStore
 from tools.core.models import JsonModel
 from tools.core.types import QueryAnalysis, Rewrite, SearchFilters, SearchHit, StageTiming
 from tools.expansion_cache import ExpansionCache
 from tools.expansion_lexicon import ExpansionLexicon, load_lexicon
+from tools.expansion_select import (
+    PROTECT_TOP,
+    Preferences,
+    as_preferences,
+    base_score,
+    fuse_hits,
+    select,
+    verdict_reason,
+)
 from tools.expansion_verify import INCREMENT_BASE, Intent, Ranked, intent_of, judge, search_many
-from tools.history_profile import UserProfile
 from tools.querylog import DEFAULT_LOGS, QueryLog
 from tools.text import has_cjk, normalize
 
-# Thresholds, chosen on eval/data/retrieval_dev.jsonl (see eval/suites/expansion.py): a rewrite is accepted when it
-# matches some product by words, at least MIN_RELEVANCE of its top results look like the original's, and it brings
-# at least one new on-intent product. score = W_RELEVANCE * relevance + W_INCREMENT * min(1, 2 * increment)
-# + the source's prior + PREFERENCE_BONUS when it names a preferred brand or category.
-MIN_RELEVANCE = 0.6
-W_RELEVANCE, W_INCREMENT = 0.6, 0.4
-SOURCE_PRIOR = {"lexicon": 0.05, "querylog": 0.0, "llm": 0.0}
-PREFERENCE_BONUS = 0.15
-REWRITE_WEIGHT = 1.0  # RRF weight of each accepted rewrite's ranking; the original's is 1 (and it is deeper)
-PROTECT_TOP = 10  # the original's first hits keep their places: rewrites fill the list below them
 LOG_NEIGHBOURS = 3
 LOG_MIN_SIMILARITY = 0.0  # cosine between the query and a past query (the embedder's scale)
 LLM_REWRITES = 4
@@ -42,25 +39,6 @@ _ANGLES = str.maketrans({"<": "＜", ">": "＞"})
 
 Source = Literal["lexicon", "querylog", "llm"]  # where a rewrite comes from (Rewrite.source)
 Candidate = tuple[str, Source]  # a rewrite not yet verified, and its source
-
-
-class Preferences(BaseModel):
-    """What a shopper tends to buy, as plain lists (from their history)."""
-
-    brands: list[str] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-
-    def terms(self) -> list[str]:
-        """The preferred brand and category words, normalised."""
-        return [t for t in (normalize(x) for x in [*self.brands, *self.categories]) if t]
-
-
-def preferences_of(profile: UserProfile) -> Preferences | None:
-    """A shopper's top three preferred brands and categories from their history profile; None for an empty one."""
-    if profile.is_empty:
-        return None
-    return Preferences(brands=[p.name for p in profile.preferred_brands[:3]],
-                       categories=[p.name for p in profile.preferred_categories[:3]])
 
 
 class ExpansionResult(BaseModel):
@@ -100,23 +78,6 @@ def _squash(text: str) -> str:
     return "".join(normalize(text).split())
 
 
-def base_score(rewrite: Rewrite) -> float:
-    """The preference-free score of a verified rewrite."""
-    return round(W_RELEVANCE * rewrite.relevance + W_INCREMENT * min(1.0, 2 * rewrite.increment)
-                 + SOURCE_PRIOR.get(rewrite.source, 0.0), 4)
-
-
-def verdict_reason(rewrite: Rewrite) -> str:
-    """Why a rewrite passes or fails verification ('' when it passes)."""
-    if rewrite.hits == 0:
-        return "matches no product by words"
-    if rewrite.relevance < MIN_RELEVANCE:
-        return f"off intent (relevance {rewrite.relevance:.2f} < {MIN_RELEVANCE})"
-    if rewrite.increment <= 0:
-        return "adds no new on-intent product"
-    return ""
-
-
 class QueryExpander:
     """Candidates from the lexicon, the query log and the LLM; verified by retrieval; cached per query."""
 
@@ -141,7 +102,7 @@ class QueryExpander:
         """Verified rewrites of `query` (the LLM is asked only with use_llm and a chat model, and never when the
         cache already holds its rewrites for this query and catalog)."""
         filters, boost = _filters_of(analysis_or_filters)
-        return self._run(query, filters, boost, _prefs(preferences), use_llm, k or self.max_rewrites)[0]
+        return self._run(query, filters, boost, as_preferences(preferences), use_llm, k or self.max_rewrites)[0]
 
     def search_expanded(self, text: str, hits: list[SearchHit], filters: SearchFilters | None = None,
                         boost: list[str] | None = None, k: int = 10,
@@ -149,7 +110,7 @@ class QueryExpander:
         """The fast path's step: verified rewrites (cache, lexicon, query log; no LLM) searched and fused with the
         original hits by weighted reciprocal rank (the original weighs most). Returns hits and the rewrites used."""
         fuse = k > PROTECT_TOP  # a list no longer than the protected top is the original's: skip the searches
-        result, rankings = self._run(text, filters or SearchFilters(), boost or [], _prefs(preferences), False,
+        result, rankings = self._run(text, filters or SearchFilters(), boost or [], as_preferences(preferences), False,
                                      self.max_rewrites, want_rankings=fuse)
         accepted = result.accepted
         if not accepted or not hits or not fuse:
@@ -160,7 +121,7 @@ class QueryExpander:
 
     def with_preferences(self, preferences: Preferences | dict | None) -> _BoundExpander:
         """This expander with a shopper's preferences bound (what analyze_query accepts as `expander`)."""
-        return _BoundExpander(self, _prefs(preferences))
+        return _BoundExpander(self, as_preferences(preferences))
 
     def forget(self, rewrites: bool = True) -> None:
         """Drop in-process caches: rewrite vectors and (with `rewrites`) the cache's memory copies; benchmarks
@@ -318,47 +279,6 @@ class _BoundExpander:
         return self.expander.search_expanded(text, hits, filters, boost, k, preferences or self.preferences)
 
 
-def select(verified: list[Rewrite], prefs: Preferences, k: int) -> list[Rewrite]:
-    """All verified rewrites, the best `k` that pass verification marked accepted (a rewrite naming a preferred
-    brand or category gets PREFERENCE_BONUS), sorted accepted first, then by score."""
-    terms = prefs.terms()
-    out = []
-    for r in verified:
-        preferred = any(t in r.text for t in terms)
-        out.append(r.model_copy(update={"score": round(base_score(r) + PREFERENCE_BONUS * preferred, 4),
-                                        "accepted": False, "reason": verdict_reason(r)}))
-    out.sort(key=lambda r: (r.reason != "", -r.score, r.text))
-    for i, r in enumerate(out):
-        if not r.reason:
-            r.accepted = i < k
-            r.reason = "verified" if r.accepted else f"verified, but not among the best {k}"
-    return out
-
-
-def fuse_hits(store: CatalogStore, hits: list[SearchHit], rankings: list[list[int]], k: int,
-              weight: float | None = None, protect: int | None = None,
-              original_rows: list[int] | None = None) -> list[SearchHit]:
-    """The original hits (then its deeper `original_rows`, if given) and each rewrite's ranking (catalog rows)
-    fused by weighted reciprocal rank (rewrites weigh REWRITE_WEIGHT, the original 1); the original's first
-    `protect` (PROTECT_TOP) hits keep their places."""
-    weight = REWRITE_WEIGHT if weight is None else weight
-    protect = PROTECT_TOP if protect is None else protect
-    index = store.index
-    original = [h.product.id for h in hits]
-    original += [index.products[r].id for r in original_rows or [] if index.products[r].id not in set(original)]
-    scores: dict[str, float] = {pid: 1.0 / (RRF_K + rank) for rank, pid in enumerate(original, start=1)}
-    for ranking in rankings:
-        for rank, row in enumerate(ranking, start=1):
-            pid = index.products[row].id
-            scores[pid] = scores.get(pid, 0.0) + weight / (RRF_K + rank)
-    kept = original[:min(protect, k)]
-    rest = sorted((item for item in scores.items() if item[0] not in set(kept)), key=lambda item: -item[1])
-    order = kept + [pid for pid, _ in rest][:k - len(kept)]
-    by_id = {h.product.id: h for h in hits}
-    return [(by_id.get(pid) or SearchHit(product=index.products[index.row_of[pid]], score=0.0))
-            .model_copy(update={"score": round(scores[pid], 6)}) for pid in order]
-
-
 def _dedupe(text: str, candidates: list[Candidate], known: dict[str, Rewrite]) -> list[Candidate]:
     seen = {_squash(text), *(_squash(t) for t in known)}
     out: list[Candidate] = []
@@ -368,12 +288,6 @@ def _dedupe(text: str, candidates: list[Candidate], known: dict[str, Rewrite]) -
             seen.add(squashed)
             out.append((normalize(candidate), source))
     return out
-
-
-def _prefs(preferences: Preferences | dict | None) -> Preferences:
-    if preferences is None:
-        return Preferences()
-    return preferences if isinstance(preferences, Preferences) else Preferences.model_validate(preferences)
 
 
 def _filters_of(value: QueryAnalysis | SearchFilters | None) -> tuple[SearchFilters, list[str]]:

@@ -58,7 +58,8 @@ from assistant.dialogue import (
 )
 from assistant.dialogue_constraints import track
 from assistant.validation import clean_query
-from tools.core.errors import ShopqueryError
+from tools.core.errors import InputError, ShopqueryError
+from tools.recommend import USER_ID_CHARS
 from tools.registry import ToolRegistry
 from tools.understand import understand
 
@@ -104,6 +105,7 @@ class Agent:
         `correct_spelling=False` searches the words as typed ("search instead for …"); `max_tokens` caps the
         model's reply."""
         text = clean_query(message, self.assistant.settings.max_query_chars)
+        check_user_id(user_id)
         sessions = self.assistant.sessions
         session_id = session_id or uuid.uuid4().hex
         state = sessions.load(session_id) or SessionState(session_id=session_id, user_id=user_id)
@@ -123,6 +125,7 @@ class Agent:
         """Rebuild a conversation from its earlier messages (as an OpenAI-compatible client sends them) and store
         it under `session_id`: the user turns are replayed through the rules and the search (no model, no history
         recorded), so the next message is read against the same state a stored session would have."""
+        check_user_id(user_id)
         state = SessionState(session_id=session_id, user_id=user_id)
         for role, content in history:
             if role == "assistant":
@@ -302,3 +305,9 @@ def _reply_fields(reply: Reply) -> dict[str, Any]:
     """The AgentTurn fields that describe the reply."""
     return {"reply": reply.text, "used_model": reply.used_model, "fallback": reply.fallback,
             "reply_replaced": reply.replaced}
+
+
+def check_user_id(user_id: str | None) -> None:
+    """InputError for a user id the history tools refuse (over USER_ID_CHARS characters)."""
+    if user_id is not None and len(user_id) > USER_ID_CHARS:
+        raise InputError(f"a user id must be at most {USER_ID_CHARS} characters (got {len(user_id)})")

@@ -381,3 +381,10 @@ def test_a_model_that_cannot_be_built_falls_back_to_the_templated_reply(tmp_path
     assistant.store.upsert([p.model_copy() for p in CATALOG])
     turn = Agent(assistant).respond("wireless mouse")
     assert turn.products and turn.fallback and "unavailable" in turn.fallback
+
+
+def test_a_user_id_longer_than_the_tools_take_is_a_clear_input_error(tmp_path, hash_embedder, small_catalog):
+    agent = Agent(unit_assistant(tmp_path, hash_embedder, KeywordIntent(), small_catalog), use_model=False)
+    with pytest.raises(InputError, match="at most 128 characters"):
+        agent.respond("wireless mouse", user_id="u" * 129)
+    assert agent.respond("wireless mouse", user_id="u" * 128).products

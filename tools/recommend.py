@@ -216,13 +216,14 @@ def _related_products(cooc: dict[str, tuple[float, str]], candidates: list[Searc
 
 # -- LangChain tools ---------------------------------------------------------------------------------------------------
 CANDIDATES = 50
+USER_ID_CHARS = 128  # the longest user id the history and recommendation tools take
 
 
 class RecommendInput(BaseModel):
     """Arguments of the recommend_products tool."""
 
     query: str = Field(min_length=1, max_length=512, description="what the shopper wants, in their words")
-    user_id: str | None = Field(default=None, max_length=128, description="the shopper, to personalise results")
+    user_id: str | None = Field(default=None, max_length=USER_ID_CHARS, description="the shopper, to personalise results")
     k: int = Field(default=5, ge=1, le=20, description="how many products to return")
     price_min: float | None = Field(default=None, ge=0, description="lowest price")
     price_max: float | None = Field(default=None, ge=0, description="highest price")
@@ -234,7 +235,7 @@ class RecommendInput(BaseModel):
 class UserHistoryInput(BaseModel):
     """Arguments of the lookup_user_history tool."""
 
-    user_id: str = Field(min_length=1, max_length=128, description="the shopper's id")
+    user_id: str = Field(min_length=1, max_length=USER_ID_CHARS, description="the shopper's id")
 
 
 def recommendation_dict(rec: Recommendation) -> dict:

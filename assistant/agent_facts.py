@@ -8,6 +8,7 @@ from typing import Any
 
 from assistant.agent_text import ZH_COLOR
 from assistant.dialogue_kind import FIELD_NAMES, product_numbers
+from tools.attr_lexicon import plural
 from tools.text import has_cjk
 
 _UNIT = {"weight_g": "g", "screen_size_in": '"', "storage_gb": " GB"}
@@ -159,4 +160,4 @@ def kind_label(kind: str | None, lang: str, count: int) -> str | None:
     if lang == "zh" or has_cjk(kind):
         return kind
     word = kind.lower()
-    return word if count == 1 or word.endswith("s") else f"{word}s"
+    return word if count == 1 or word.endswith("s") else plural(word)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import assistant
+from assistant.agent_facts import kind_label
 from eval.datasets import load_jsonl
 from eval.suites import attributes as attributes_suite
 from tools.attributes import AttributeParser, ParsedAttributes, make_attributes_tool
@@ -385,3 +386,15 @@ def test_shipped_eval_sets_meet_the_target(parser, split):
     path = Path(__file__).resolve().parents[1] / "eval" / "data" / f"attributes_{split}.jsonl"
     result = attributes_suite.run(SimpleNamespace(attribute_parser=parser), load_jsonl(path, attributes_suite.Case))
     assert result["slot_f1"] >= 0.9 and result["failed"] == 0
+
+
+def test_the_brand_filter_starts_with_the_display_name_replies_use():
+    lex_parser = AttributeParser.from_products([Product(id="1", title="Logitech M185 mouse", brand="Logitech")])
+    for query in ("only logitech", "only logi", "罗技鼠标"):
+        assert lex_parser.parse(query).to_filters().brands[0].casefold() == "logitech", query
+
+
+def test_kind_names_in_replies_use_english_plurals():
+    assert kind_label("Mouse", "en", 5) == "mice" and kind_label("Mouse", "en", 1) == "mouse"
+    assert kind_label("Keyboard", "en", 2) == "keyboards" and kind_label("mouse pad", "en", 3) == "mouse pads"
+    assert kind_label("跑步鞋", "zh", 3) == "跑步鞋"

@@ -98,8 +98,15 @@ def load_zh_terms(name: str = "attribute_terms_zh.tsv") -> tuple[tuple[str, str]
     return tuple(rows)
 
 
+_IRREGULAR_PLURALS = {"mouse": "mice", "knife": "knives", "shelf": "shelves", "leaf": "leaves", "foot": "feet",
+                      "tooth": "teeth"}
+
+
 def plural(word: str) -> str:
-    """English plural of a noun phrase's last word: 'toner cartridge' → 'toner cartridges'."""
+    """English plural of a noun phrase's last word: 'toner cartridge' → 'toner cartridges', 'mouse' → 'mice'."""
+    head, _, last = word.rpartition(" ")
+    if last in _IRREGULAR_PLURALS:
+        return f"{head} {_IRREGULAR_PLURALS[last]}" if head else _IRREGULAR_PLURALS[last]
     if word.endswith(("s", "x", "ch", "sh", "z")):
         return word + "es"
     if word.endswith("y") and len(word) > 2 and word[-2] not in "aeiou":

@@ -140,8 +140,10 @@ class AttributeParser:
         lex = self.lexicon
         brands, colors = _wanted(matches, "brand"), _wanted(matches, "color")
         if brands:
-            result.brand = lex.brand_display.get(brands[0].key, brands[0].key)
-            result._brand_filter = sorted({s for m in brands for s in lex.brand_spellings.get(m.key, {m.key})})
+            display = result.brand = lex.brand_display.get(brands[0].key, brands[0].key)
+            spellings = {s for m in brands for s in lex.brand_spellings.get(m.key, {m.key})}
+            # the display name's own spelling first: replies name the brand by the filter's first entry
+            result._brand_filter = sorted(spellings, key=lambda s: (s.casefold() != display.casefold(), s))
         if colors:
             result.color = colors[0].key
             keys = {m.key for m in colors}

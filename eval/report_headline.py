@@ -127,9 +127,9 @@ def _against_best(view: Headline) -> None:
 
 
 def signed(value: float) -> str:
-    """A change with its sign, three decimals below 1 (+0.012, −3.4)."""
+    """A change with its sign, three decimals below 1 and one digit below 0.001 (+0.012, −0.0008, −3.4)."""
     size = abs(value)
-    text = f"{size:.3f}" if 0.001 <= size < 1 else format_value(size)
+    text = f"{size:.3f}" if 0.001 <= size < 1 else f"{size:.1g}" if 0 < size < 0.001 else format_value(size)
     return ("+" if value > 0 else "−" if value < 0 else "±") + text
 
 

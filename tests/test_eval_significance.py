@@ -6,7 +6,7 @@ import pytest
 from eval_records import case, cell, run, write
 
 from eval.report import write_reports
-from eval.report_headline import build_headline, verdict_text
+from eval.report_headline import build_headline, signed, verdict_text
 from eval.report_record import RecordedCase, parse_run
 from eval.significance import Estimator, compare_cases, estimator, paired_bootstrap, unpaired_bootstrap
 
@@ -137,3 +137,8 @@ def test_without_a_baseline_each_cell_is_shown_against_the_best():
 
     page = headline_html(view)
     assert "each cell against the best cell" in page and '<div class="vs down"' in page
+
+
+def test_changes_are_written_short_whatever_their_size():
+    assert [signed(v) for v in (0.01234, -0.00076672, 0.00074, 0.0, -3.4, 2500.0)] == \
+        ["+0.012", "−0.0008", "+0.0007", "±0", "−3.4", "+2500"]

@@ -224,7 +224,7 @@ class Agent:
         notes = found_notes(search, found.relaxed, found.unknown, found.kind_missing, lang)
         variables = {"message": turn.message, "products": [c.model_dump() for c in cards], "notes": notes,
                      "corrected": base["corrected_query"], "kind": kind_label(search.kind, lang, len(cards)),
-                     "met": met_phrases(search, found.relaxed, found.unknown, lang),
+                     "met": met_phrases(search, found.relaxed, found.unknown, lang), "relaxed": found.relaxed,
                      "advice": advice(turn.state.shown, search, lang),
                      "refinements": [REFINEMENT_LABELS[lang].get(r, r) for r in action.refinements],
                      "ask": not action.follow_up and used.is_empty()}

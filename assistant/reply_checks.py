@@ -5,7 +5,7 @@ rejected (the templated reply is used instead, and the turn says why)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tools.core.types import Product
 from tools.text import has_cjk
@@ -18,6 +18,10 @@ _MARKUP = ("<tool_call>", "</tool_call>", "```", '{"name"', '"arguments"', "<mes
 # a claim that something costs nothing: the product data gives prices, so "free" is either a zero price in the
 # data or an instruction the model picked up from text it was given
 _FREE = re.compile(r"\bfree\b|\bno cost\b|\bcosts? nothing\b|免费|不要钱|白送|零元", re.IGNORECASE)
+# a claim that the products fit the shopper's budget (only true when the price constraint was kept)
+_FITS_BUDGET = re.compile(r"符合[^。，,.]{0,6}预算|预算(?:之内|以内|内|范围)|在[^。，,.]{0,4}预算|满足[^。，,.]{0,6}预算|"
+                          r"\b(?:within|fits?|in|under|meets?|matches?)\s+(?:your|the)\s+(?:price\s+range|budget)\b|"
+                          r"\baffordable\s+within\b", re.IGNORECASE)
 _RECITE_WORDS = 8  # consecutive words shared with the system prompt that count as reciting it
 _RECITE_CHARS = 16  # consecutive Chinese characters likewise
 
@@ -51,10 +55,12 @@ def _repeats(text: str, size: int = 12, times: int = 4) -> bool:
     return False
 
 
-def reply_problem(text: str, lang: str, products: list[Product], context: str = "", system: str = "") -> str | None:
+def reply_problem(text: str, lang: str, products: list[Product], context: str = "", system: str = "",
+                  relaxed: Sequence[str] = ()) -> str | None:
     """Why a model reply cannot be shown (None when it can). `context` is text whose numbers may be quoted
     (the shopper's message, the search constraints); `system` is the system prompt, which a reply must not
-    recite. The shopper's words never make a claim acceptable: they may be the injection."""
+    recite; `relaxed` the constraints the search had to drop. The shopper's words never make a claim acceptable:
+    they may be the injection."""
     stripped = text.strip()
     if not stripped:
         return "the model returned an empty reply"
@@ -70,6 +76,8 @@ def reply_problem(text: str, lang: str, products: list[Product], context: str = 
         return "the model's reply repeats itself"
     if _claims_free(stripped, products):
         return "the model said a product is free; the product data gives its price"
+    if "price" in relaxed and _FITS_BUDGET.search(stripped):
+        return "the model said the products fit the budget; the price limit had to be relaxed"
     if system and _recites(stripped, system):
         return "the model recited its instructions"
     known = _known_amounts(products, context)

@@ -236,3 +236,17 @@ def test_the_eval_checks_the_kind_comparatives_grounding_and_chip_language(app):
     assert found["kind"] and found["field_above_previous"] and found["suggestions_language"]
     lying = second.model_copy(update={"reply": "The first one costs only 5 USD."})
     assert "price" in check(lying, Expect(reply_grounded=True), first, [])["reply_grounded"]
+
+
+@pytest.mark.parametrize("text", ["根据商品信息，最符合要求的是无线蓝牙耳机，价格符合顾客的预算要求。", "这款在您的预算之内。",
+                                  "All of these fit your budget.", "The HP is within your price range."])
+def test_a_budget_claim_is_refused_when_the_price_limit_was_relaxed(text):
+    assert "budget" in reply_problem(text, "zh" if "预算" in text else "en", [], "", relaxed=["price"])
+    assert reply_problem(text, "zh" if "预算" in text else "en", [], "", relaxed=["color"]) is None
+
+
+def test_the_agent_replaces_advice_that_says_a_relaxed_budget_was_met(app):
+    model = ScriptedChatModel(["All of these fit your budget."] * 3)
+    _, (turn,) = _chat(app, "notebook under $100", model=model)
+    assert turn.relaxed == ["price"] and turn.products
+    assert "fit your budget" not in turn.reply and any("budget" in note for note in turn.notes)

@@ -422,7 +422,8 @@ def test_real_generate_json_slots(embedded_chat_model_05b):
                 ("user", "蓝色T恤 50元以内")]
     slots = embedded_chat_model_05b.generate_json(messages, SLOT_SCHEMA, max_tokens=80)
     check_schema(slots, SLOT_SCHEMA)
-    assert slots["max_price"] == 50 and "蓝" in slots["color"]
+    # the model may answer the colour in either language ("蓝色" or "blue"): both are the right slot
+    assert slots["max_price"] == 50 and ("蓝" in slots["color"] or "blue" in slots["color"].lower())
     assert Slots(**embedded_chat_model_05b.generate_json(messages, Slots, max_tokens=80)).max_price == 50
 
 
@@ -581,7 +582,8 @@ def test_openai_path_generate_stream_and_json(openai_server, tmp_path):
     messages = [("system", "Extract category, color and max_price (a number) from the shopping query as JSON."),
                 ("user", "蓝色T恤 50元以内")]
     slots = model.generate_json(messages, Slots, max_tokens=80)
-    assert slots["max_price"] == 50 and "蓝" in slots["color"]
+    # the model may answer the colour in either language ("蓝色" or "blue"): both are the right slot
+    assert slots["max_price"] == 50 and ("蓝" in slots["color"] or "blue" in slots["color"].lower())
 
 
 @pytest.mark.integration

@@ -153,7 +153,8 @@ class Assistant:
         """How hybrid search orders candidates (None: reciprocal rank fusion, as the settings ask)."""
         if self.settings.fusion != "weighted":
             return None
-        return RankingOptions(RankingModel.load(self.settings.ranking_model), learned=self.settings.rerank)
+        return RankingOptions(RankingModel.load(self.settings.ranking_model), learned=self.settings.rerank,
+                              kinds=self.settings.product_kinds)
 
     @cached_property
     def chat_model(self) -> JsonChatModel:

@@ -276,7 +276,7 @@ def test_to_filters(parser):
     filters = parser.parse("logitech grey mouse under $30 not black").to_filters()
     assert isinstance(filters, SearchFilters)
     assert filters.categories == ["Mouse"] and filters.colors == ["grey"] and filters.price_max == 30
-    assert "logitech" in filters.brands and filters.exclude_colors == ["black"]
+    assert "logitech" in [b.casefold() for b in filters.brands] and filters.exclude_colors == ["black"]
 
 
 def test_category_the_catalog_lacks_is_not_a_filter(parser):
@@ -391,7 +391,7 @@ def test_shipped_eval_sets_meet_the_target(parser, split):
 def test_the_brand_filter_starts_with_the_display_name_replies_use():
     lex_parser = AttributeParser.from_products([Product(id="1", title="Logitech M185 mouse", brand="Logitech")])
     for query in ("only logitech", "only logi", "罗技鼠标"):
-        assert lex_parser.parse(query).to_filters().brands[0].casefold() == "logitech", query
+        assert lex_parser.parse(query).to_filters().brands[0] == "Logitech", query
 
 
 def test_kind_names_in_replies_use_english_plurals():

@@ -166,3 +166,17 @@ def test_the_registry_makes_a_tool_again_when_the_assistant_holds_new_resources(
     assert registry.tool("parse_attributes") is not first
     with pytest.raises(KeyError, match="no tool named 'nope'"):
         registry.tool("nope")
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_the_search_tool_ranks_as_the_fast_path_ranks(tmp_path, hash_embedder, fusion):
+    app = unit_assistant(tmp_path, hash_embedder, FixedIntent("product_search"), CATALOG)
+    app.settings = app.settings.model_copy(update={"fusion": fusion})
+    _, hits = ToolRegistry(app).tool("search_catalog").func("wireless mouse", k=5)
+    analysis = app.analyze("wireless mouse", k=5)
+    assert hits and all(h.product.title for h in hits)
+    if fusion == "weighted":  # the ranking model's order and features, with the query's kind as evidence
+        assert [h.product.id for h in hits] == [h.product.id for h in analysis.products]
+        assert all(h.features for h in hits) and hits[0].features.get("kind_match") == 1.0
+    else:
+        assert all(h.features is None for h in hits)

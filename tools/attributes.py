@@ -142,8 +142,8 @@ class AttributeParser:
         if brands:
             display = result.brand = lex.brand_display.get(brands[0].key, brands[0].key)
             spellings = {s for m in brands for s in lex.brand_spellings.get(m.key, {m.key})}
-            # the display name's own spelling first: replies name the brand by the filter's first entry
-            result._brand_filter = sorted(spellings, key=lambda s: (s.casefold() != display.casefold(), s))
+            # the display name first (filters compare normalised names): replies name the brand by the first entry
+            result._brand_filter = [display, *sorted(s for s in spellings if s.casefold() != display.casefold())]
         if colors:
             result.color = colors[0].key
             keys = {m.key for m in colors}

@@ -179,11 +179,14 @@ class SearchCatalogInput(BaseModel):
     k: int = Field(default=5, ge=1, le=50, description="how many products to return")
 
 
-def make_search_tool(store: CatalogStore):
+def make_search_tool(store: CatalogStore, ranking: RankingOptions | None = None):
     """The search_catalog LangChain tool bound to a store (schema derived from SearchCatalogInput). A program
     may also pass `filters` (every constraint, exclusions included), `depth` (instead of k) and
-    `boost_categories`; the hits are the call's artifact."""
+    `boost_categories`; the hits are the call's artifact. With `ranking`, candidates are ordered as the fast path
+    orders them (the ranking model, with the query's kind of product and the filters' brands and colours as
+    evidence); without it, by reciprocal rank fusion."""
     from tools.context_tool import ContextTool
+    from tools.product_kind import default_lexicon
 
     def run(query: str, price_min: float | None = None, price_max: float | None = None,
             brands: list[str] | None = None, categories: list[str] | None = None,
@@ -192,8 +195,12 @@ def make_search_tool(store: CatalogStore):
         if filters is None:
             filters = SearchFilters(price_min=price_min, price_max=price_max, brands=brands or [],
                                     categories=categories or [], colors=colors or [])
+        evidence = None
+        if ranking is not None:
+            kind = default_lexicon().kind_of(query) if ranking.kinds else None
+            evidence = Evidence(kind=kind, brands=list(filters.brands), colors=list(filters.colors))
         hits = search_catalog(store, query, filters, k=k if depth is None else depth,
-                              boost_categories=boost_categories)
+                              boost_categories=boost_categories, ranking=ranking, evidence=evidence)
         return [hit.product.model_dump(exclude_none=True) for hit in hits], hits
 
     return ContextTool.from_function(

@@ -74,10 +74,12 @@ class RankingModel:
 
 @dataclass
 class RankingOptions:
-    """How hybrid search orders candidates: the model's weights, and whether its learned ranker is used."""
+    """How hybrid search orders candidates: the model's weights, whether its learned ranker is used, and whether
+    the query's kind of product is evidence."""
 
     model: RankingModel = field(default_factory=RankingModel)
     learned: bool = True
+    kinds: bool = True
 
 
 @dataclass

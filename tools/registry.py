@@ -31,13 +31,16 @@ _MAKERS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
     "correct_spelling": (("corrector",), make_spelling_tool),
     "parse_attributes": (("attribute_parser",), make_attributes_tool),
     "classify_intent": (("intent_classifier",), make_intent_tool),
-    "search_catalog": (("store",), make_search_tool),
+    "search_catalog": (("store", "ranking"), make_search_tool),
     "recommend_products": (("store", "history", "item_model"), make_recommend_tool),
     "lookup_user_history": (("history", "store"), make_history_tool),
     "get_product": (("store",), lambda store: make_product_tools(store)[0]),
     "compare_products": (("store",), lambda store: make_product_tools(store)[1]),
     "expand_query": (("expander",), make_expand_tool),
 }
+
+# resources a tool works without (None when the assistant has none): the ranking model (reciprocal rank fusion then)
+_OPTIONAL = frozenset({"ranking"})
 
 
 class ToolFailed(ShopqueryError):
@@ -58,7 +61,8 @@ class ToolRegistry:
         if name not in _MAKERS:
             raise KeyError(f"no tool named {name!r}; the tools are {', '.join(TOOL_NAMES)}")
         needs, make = _MAKERS[name]
-        resources = tuple(getattr(self.assistant, need) for need in needs)
+        resources = tuple(getattr(self.assistant, need, None) if need in _OPTIONAL else getattr(self.assistant, need)
+                          for need in needs)
         made = self._made.get(name)
         if made is None or any(a is not b for a, b in zip(made[0], resources, strict=True)):
             made = self._made[name] = (resources, make(*resources))

@@ -27,12 +27,15 @@ class LanguageModel:
     kind_bonus: float = 0.0
     attribute_bonus: float = 0.0
     weights: list[float] | None = None
+    kind_penalty: float = 0.0
 
     def fused(self, x: np.ndarray) -> np.ndarray:
-        """Score fusion of normalised BM25 and cosine plus the kind and attribute evidence."""
+        """Score fusion of normalised BM25 and cosine plus the kind and attribute evidence: the query's kind
+        raises its products and lowers accessories of it (kind bonus), and lowers products known to be of
+        another kind (kind penalty)."""
         lw = self.lexical_weight
         return (lw * x[:, 0] + (1.0 - lw) * x[:, 1] + self.kind_bonus * (x[:, 6] - x[:, 8])
-                + self.attribute_bonus * (x[:, 9] + x[:, 11]))
+                - self.kind_penalty * x[:, 7] + self.attribute_bonus * (x[:, 9] + x[:, 11]))
 
     def score(self, x: np.ndarray, learned: bool) -> np.ndarray:
         """The learned ranker's scores when asked for and fitted, else the fusion's."""

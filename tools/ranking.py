@@ -13,7 +13,7 @@ import numpy as np
 
 from tools.package_files import package_path
 from tools.ranking_features import FEATURES, Evidence, feature_matrix, gather
-from tools.text import has_cjk, tokenize
+from tools.text import has_cjk, index_tokens
 
 DEFAULT_MODEL = package_path("tools", "resources", "ranking_model.json")
 CANDIDATE_DEPTH = 100
@@ -104,7 +104,7 @@ def bm25_scores(index: Any, text: str) -> np.ndarray:
     n = len(index.products)
     if index.retriever is None:
         return np.zeros(n)
-    ids = index.retriever.get_tokens_ids(tokenize(text))
+    ids = index.retriever.get_tokens_ids(index_tokens(text))
     return np.asarray(index.retriever.get_scores(ids), dtype=np.float64) if ids else np.zeros(n)
 
 

@@ -15,6 +15,7 @@ from tools.ranking_features import FEATURES
 
 LEXICAL_GRID = tuple(round(0.05 * i, 2) for i in range(21))
 KIND_GRID = (0.0, 0.05, 0.1, 0.2, 0.3)
+KIND_PENALTY_GRID = (0.0, 0.05, 0.1, 0.2)
 ATTRIBUTE_GRID = (0.0, 0.05, 0.1, 0.2)
 PAIRS_PER_QUERY = 400
 C = 1.0
@@ -51,7 +52,8 @@ def ndcg_of(queries: list[QueryFeatures], score) -> float:
 
 
 def fit_fusion(queries: list[QueryFeatures], kinds: bool = True, attributes: bool = True) -> LanguageModel:
-    """The lexical weight, then the kind and attribute bonuses, that maximise mean nDCG@10 (ties: the first)."""
+    """The lexical weight, then the kind bonus and penalty and the attribute bonus, that maximise mean nDCG@10
+    (ties: the first)."""
     best = LanguageModel()
     best_score = -1.0
     for lw in LEXICAL_GRID:
@@ -60,10 +62,11 @@ def fit_fusion(queries: list[QueryFeatures], kinds: bool = True, attributes: boo
         if got > best_score + 1e-9:
             best, best_score = model, got
     kind_grid = KIND_GRID if kinds else (0.0,)
+    penalty_grid = KIND_PENALTY_GRID if kinds else (0.0,)
     attr_grid = ATTRIBUTE_GRID if attributes else (0.0,)
     base = best.lexical_weight
-    for kb, ab in itertools.product(kind_grid, attr_grid):
-        model = LanguageModel(lexical_weight=base, kind_bonus=kb, attribute_bonus=ab)
+    for kb, kp, ab in itertools.product(kind_grid, penalty_grid, attr_grid):
+        model = LanguageModel(lexical_weight=base, kind_bonus=kb, attribute_bonus=ab, kind_penalty=kp)
         got = ndcg_of(queries, model.fused)
         if got > best_score + 1e-9:
             best, best_score = model, got
@@ -101,7 +104,8 @@ def fit_ranker(queries: list[QueryFeatures], fusion: LanguageModel) -> LanguageM
     clf = LogisticRegression(C=C, fit_intercept=False, max_iter=2000)
     clf.fit(x, y, sample_weight=w * len(queries))
     weights = [round(float(v), 5) for v in clf.coef_[0]]
-    return LanguageModel(fusion.lexical_weight, fusion.kind_bonus, fusion.attribute_bonus, weights)
+    return LanguageModel(fusion.lexical_weight, fusion.kind_bonus, fusion.attribute_bonus, weights,
+                         fusion.kind_penalty)
 
 
 def fit_language(queries: list[QueryFeatures], learned: bool = True, kinds: bool = True,

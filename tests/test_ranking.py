@@ -64,8 +64,19 @@ def test_features_carry_kind_and_attribute_agreement():
     assert f["bm25"] == [1.0, 0.5] and f["cosine"] == [0.0, 1.0] and f["coverage"] == [1.0, 0.5]
 
 
+def test_kind_penalty_lowers_another_kind_but_not_an_unknown_one():
+    x = np.zeros((3, len(FEATURES)))
+    x[:, 0] = [1.0, 0.95, 0.92]  # BM25: another kind, unknown kind, the query's kind
+    x[0, FEATURES.index("kind_other")] = 1.0
+    x[2, FEATURES.index("kind_match")] = 1.0
+    scores = LanguageModel(lexical_weight=1.0, kind_penalty=0.1).fused(x)
+    assert np.argsort(-scores).tolist() == [1, 2, 0]
+    assert np.argsort(-LanguageModel(lexical_weight=1.0).fused(x)).tolist() == [0, 1, 2]
+
+
 def test_model_round_trips_and_refuses_other_features(tmp_path):
-    model = RankingModel({"en": LanguageModel(0.7, 0.1, 0.05, [0.5] * len(FEATURES)), "zh": LanguageModel(0.3)})
+    model = RankingModel({"en": LanguageModel(0.7, 0.1, 0.05, [0.5] * len(FEATURES), kind_penalty=0.1),
+                          "zh": LanguageModel(0.3)})
     path = tmp_path / "m.json"
     path.write_text(model.dumps())
     assert RankingModel.load(path).languages == model.languages

@@ -1,4 +1,4 @@
-from tools.text import has_cjk, normalize, stem_en, tokenize
+from tools.text import has_cjk, index_tokens, normalize, stem_en, tokenize
 
 
 def test_normalize_folds_full_width_and_case():
@@ -15,6 +15,14 @@ def test_tokenize_chinese_and_mixed():
     tokens = tokenize("我想买蓝色T恤 iphone手机壳")
     assert "蓝色" in tokens and "iphone" in tokens and "手机" in tokens
     assert "我" not in tokens
+
+
+def test_index_tokens_split_chinese_into_characters_and_keep_words():
+    tokens = index_tokens("我想买蓝牙耳机 iPhone-15 cables")
+    assert tokens[:4] == ["蓝", "牙", "耳", "机"]
+    assert "我" not in tokens and "买" not in tokens
+    assert "iphone15" in tokens and "iphone" in tokens and "cable" in tokens
+    assert index_tokens("HP Notebooks") == tokenize("HP Notebooks")
 
 
 def test_stem_en():

@@ -13,7 +13,7 @@ from tools.colors import canonical_color
 from tools.core.types import SearchFilters, SearchHit
 from tools.ranking import RankingOptions, rank_candidates
 from tools.ranking_features import Evidence
-from tools.text import normalize, stem_en, tokenize
+from tools.text import index_tokens, normalize, stem_en
 
 Mode = Literal["hybrid", "bm25", "dense"]
 RRF_K = 60
@@ -79,7 +79,7 @@ def bm25_rows(index: LexicalIndex, query: str, mask: np.ndarray | None, depth: i
     """Row numbers of the best BM25 matches (rows outside the mask excluded)."""
     if index.retriever is None:
         return []
-    ids = index.retriever.get_tokens_ids(tokenize(query))
+    ids = index.retriever.get_tokens_ids(index_tokens(query))
     if not ids:
         return []
     scores = np.asarray(index.retriever.get_scores(ids), dtype=np.float64)

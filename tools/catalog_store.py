@@ -1,5 +1,5 @@
 """The catalog store: a chromadb collection (vectors, metadata, the full product) plus an on-disk lexical index
-(BM25 over jieba/word tokens) and product columns, rebuilt from chromadb without re-embedding."""
+(BM25 over Chinese characters and words) and product columns, rebuilt from chromadb without re-embedding."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from tools.core.errors import CatalogError
 from tools.core.models import Embedder
 from tools.core.types import Product
 from tools.product_kind import default_lexicon
-from tools.text import add_words, normalize, tokenize
+from tools.text import add_words, index_tokens, normalize, tokenize
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 BATCH = 256
 QUERY_CACHE = 1024
 
@@ -94,7 +94,7 @@ class LexicalIndex:
         import bm25s
 
         teach_segmenter(products)
-        corpus = [tokenize(p.search_text()) or ["_"] for p in products]
+        corpus = [index_tokens(p.search_text()) or ["_"] for p in products]
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         if corpus:
             retriever.index(corpus, show_progress=False)

@@ -13,7 +13,7 @@ import numpy as np
 
 from tools.package_files import package_path
 from tools.ranking_features import FEATURES, Evidence, feature_matrix, gather
-from tools.text import has_cjk, tokenize
+from tools.text import has_cjk, index_tokens
 
 DEFAULT_MODEL = package_path("tools", "resources", "ranking_model.json")
 CANDIDATE_DEPTH = 100
@@ -27,12 +27,15 @@ class LanguageModel:
     kind_bonus: float = 0.0
     attribute_bonus: float = 0.0
     weights: list[float] | None = None
+    kind_penalty: float = 0.0
 
     def fused(self, x: np.ndarray) -> np.ndarray:
-        """Score fusion of normalised BM25 and cosine plus the kind and attribute evidence."""
+        """Score fusion of normalised BM25 and cosine plus the kind and attribute evidence: the query's kind
+        raises its products and lowers accessories of it (kind bonus), and lowers products known to be of
+        another kind (kind penalty)."""
         lw = self.lexical_weight
         return (lw * x[:, 0] + (1.0 - lw) * x[:, 1] + self.kind_bonus * (x[:, 6] - x[:, 8])
-                + self.attribute_bonus * (x[:, 9] + x[:, 11]))
+                - self.kind_penalty * x[:, 7] + self.attribute_bonus * (x[:, 9] + x[:, 11]))
 
     def score(self, x: np.ndarray, learned: bool) -> np.ndarray:
         """The learned ranker's scores when asked for and fitted, else the fusion's."""
@@ -103,7 +106,7 @@ def bm25_scores(index: Any, text: str) -> np.ndarray:
     n = len(index.products)
     if index.retriever is None:
         return np.zeros(n)
-    ids = index.retriever.get_tokens_ids(tokenize(text))
+    ids = index.retriever.get_tokens_ids(index_tokens(text))
     return np.asarray(index.retriever.get_scores(ids), dtype=np.float64) if ids else np.zeros(n)
 
 

@@ -75,19 +75,35 @@ def stem_en(word: str) -> str:
     return word
 
 
+def _word_tokens(run: str) -> list[str]:
+    """Tokens of a non-Chinese run: the word plural-folded, or a joined compound and its alnum parts."""
+    if run in EN_STOPWORDS:
+        return []
+    parts = _ALNUM.findall(run)
+    if len(parts) > 1:
+        return ["".join(parts), *(stem_en(p) for p in parts)]
+    return [stem_en(run)]
+
+
 def tokenize(text: str) -> list[str]:
-    """Tokens for BM25: jieba search-mode words for Chinese runs, words (and their alnum parts) for the rest."""
+    """Tokens for matching words: jieba search-mode words for Chinese runs, words (and their alnum parts) for the
+    rest."""
     tokens: list[str] = []
     for run in _RUN.findall(normalize(text)):
         if is_cjk(run):
             tokens.extend(w for w in _jieba().cut_for_search(run) if w not in ZH_STOPWORDS)
-            continue
-        if run in EN_STOPWORDS:
-            continue
-        parts = _ALNUM.findall(run)
-        if len(parts) > 1:
-            tokens.append("".join(parts))
-            tokens.extend(stem_en(p) for p in parts)
         else:
-            tokens.append(stem_en(run))
+            tokens.extend(_word_tokens(run))
+    return [t for t in tokens if t.strip()]
+
+
+def index_tokens(text: str) -> list[str]:
+    """Tokens of the BM25 index and its queries: single characters for Chinese runs (a shopper's words and a
+    title's rarely segment alike; characters always meet), words as in `tokenize` for the rest."""
+    tokens: list[str] = []
+    for run in _RUN.findall(normalize(text)):
+        if is_cjk(run):
+            tokens.extend(ch for ch in run if ch not in ZH_STOPWORDS)
+        else:
+            tokens.extend(_word_tokens(run))
     return [t for t in tokens if t.strip()]

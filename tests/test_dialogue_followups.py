@@ -4,6 +4,7 @@
 as a session; chips are in the shopper's language; each constraint records where it came from."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from fakes import KeywordIntent, ScriptedChatModel, tool_call_message, unit_assistant
@@ -250,3 +251,16 @@ def test_the_agent_replaces_advice_that_says_a_relaxed_budget_was_met(app):
     _, (turn,) = _chat(app, "notebook under $100", model=model)
     assert turn.relaxed == ["price"] and turn.products
     assert "fit your budget" not in turn.reply and any("budget" in note for note in turn.notes)
+
+
+def test_the_comparative_check_reads_a_screen_size_the_title_states():
+    from eval.suites.agent import field_value
+
+    def card(title, **attributes):
+        return SimpleNamespace(title=title, price=199.0, attributes=attributes)
+
+    assert field_value(card("HP L2445w 24-inch Widescreen LCD Monitor"), "screen_size_in") == 24.0
+    assert field_value(card('AOC 23.8" IPS monitor'), "screen_size_in") == 23.8
+    assert field_value(card("Dell 27 inch monitor", screen_size_in=27.0), "screen_size_in") == 27.0
+    assert field_value(card("Monitor 1920x1080 USB 3.0 hub"), "screen_size_in") is None
+    assert field_value(card("HP L2445w 24-inch monitor"), "weight_g") is None

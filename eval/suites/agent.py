@@ -132,10 +132,18 @@ def _kind_checks(turn: Any, expect: Expect) -> dict[str, str | None]:
     return out
 
 
+# a screen size its title states ('24-inch', '27 inch', '23.8"'): read here on its own, not by the product's parser
+_TITLE_INCHES = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d)?)\s*(?:-\s*inch|\s?inch(?:es)?\b|\"|″)", re.I)
+
+
 def field_value(card: Any, name: str) -> float | None:
-    """A product's number for a comparative check: price, or a numeric attribute."""
+    """A product's number for a comparative check: price, a numeric attribute, or a screen size in its title."""
     value = card.price if name == "price" else (card.attributes or {}).get(name)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if name == "screen_size_in" and (m := _TITLE_INCHES.search(getattr(card, "title", "") or "")):
+        return float(m.group(1))
+    return None
 
 
 def _comparative_checks(turn: Any, previous: Any, expect: Expect) -> dict[str, str | None]:

@@ -27,7 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
-from eval.spelling_en_fit import base_english, fit, fold_items, pick_threshold, scorer_file  # noqa: E402
+from eval.spelling_en_fit import (  # noqa: E402
+    CHANGED_CAP,
+    base_english,
+    fit,
+    fold_items,
+    pick_threshold,
+    scorer_file,
+)
 from eval.suites import spelling  # noqa: E402
 from tools.spelling import SpellCorrector, build_default_corrector  # noqa: E402
 
@@ -81,7 +88,7 @@ def homedepot_cv(pairs: list[tuple[str, str]], corrector: SpellCorrector, folds:
         others_t = [it for g, (_, t, _) in enumerate(parts) if g != f for it in t]
         others_c = [it for g, (_, _, c) in enumerate(parts) if g != f for it in c]
         weights = fit(others_t + others_c)
-        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, 0.01), "fold")
+        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, CHANGED_CAP), "fold")
         fold = SpellCorrector(english, corrector.chinese)
         mine = [p for i, p in enumerate(pairs) if i % folds == f]
         correct = lambda q, c=fold: c.correct(q).corrected  # noqa: E731

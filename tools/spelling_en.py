@@ -172,7 +172,11 @@ class EnglishCorrector:
         symspell = SymSpell(max_dictionary_edit_distance=params.max_edit, prefix_length=7)
         for word, count in words.items():
             symspell.create_dictionary_entry(word, count)
-        return cls(symspell, WordModel(general_zipf(), words, bigrams), set(), params, set())
+        zipf = general_zipf()
+        for word, value in zipf.items():
+            if value >= params.min_candidate_zipf and word not in words:
+                symspell.create_dictionary_entry(word, max(1, round(10 ** (value - 1))))
+        return cls(symspell, WordModel(zipf, words, bigrams), set(), params, set())
 
     @property
     def threshold(self) -> float:

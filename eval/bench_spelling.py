@@ -9,7 +9,7 @@ per fold; the Chorus and Multi-CPR retrieval queries); SIGHAN 2013/14 test sente
 eval/data); Chinese queries (eval/data zh_query dev: real queries with errors put in, a regression check) and
 ECSpell medical sentences (real errors).
 
-    .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--data FILE.jsonl] [--json]
+    .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--english-only] [--data FILE.jsonl] [--json]
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--data", type=Path, action="append", default=[],
                         help="also run symspellpy and shopquery on this {query, expected} JSONL file")
+    parser.add_argument("--english-only", action="store_true", help="skip the Chinese sets")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     dev = args.data_dir / "relevance_dev"
@@ -149,7 +150,7 @@ def main() -> int:
         "zh ecspell med (real errors)": ecspell_cases(args.data_dir / "spelling_zh" / "ecspell" / "Data" /
                                                       "domains_data" / "med.test"),
     }
-    for name, cases in zh_sets.items():
+    for name, cases in ({} if args.english_only else zh_sets).items():
         results[name] = run_rows(name, cases, {"pycorrector": pyc, "shopquery": shop_fn})
     for path in args.data:
         results[str(path)] = run_rows(str(path), [spelling.Case(**r) for r in read_jsonl(path)],

@@ -39,7 +39,7 @@ class EnParams:
     max_edit: int = 2
     candidates: int = 12
     min_fix_len: int = 4
-    min_candidate_zipf: float = 2.0
+    min_candidate_zipf: float = 1.5
     min_candidate_domain: int = 2
     threshold: float | None = None
 

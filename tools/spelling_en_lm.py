@@ -19,9 +19,9 @@ WORD = re.compile(r"[a-z]+")
 SCORER_FILE = package_path("tools", "resources", "en_scorer.json")
 MIN_ZIPF = 1.0
 FLOOR_LOGP = math.log(1e-10)
-DOMAIN_MIX = 0.5
-DOMAIN_LAMBDA = 0.4
-GENERAL_LAMBDA = 0.2
+DOMAIN_MIX = 0.8
+DOMAIN_LAMBDA = 0.6
+GENERAL_LAMBDA = 0.1
 KNOWN_ZIPF = 2.5
 KNOWN_DOMAIN = 3
 

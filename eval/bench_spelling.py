@@ -9,7 +9,7 @@ per fold; the Chorus and Multi-CPR retrieval queries); SIGHAN 2013/14 test sente
 eval/data); Chinese queries (eval/data zh_query dev: real queries with errors put in, a regression check) and
 ECSpell medical sentences (real errors).
 
-    .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--data FILE.jsonl] [--json]
+    .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--english-only] [--data FILE.jsonl] [--json]
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
-from eval.spelling_en_fit import base_english, fit, fold_items, pick_threshold, scorer_file  # noqa: E402
+from eval.spelling_en_fit import (  # noqa: E402
+    CHANGED_CAP,
+    base_english,
+    fit,
+    fold_items,
+    pick_threshold,
+    scorer_file,
+)
 from eval.suites import spelling  # noqa: E402
 from tools.spelling import SpellCorrector, build_default_corrector  # noqa: E402
 
@@ -81,7 +88,7 @@ def homedepot_cv(pairs: list[tuple[str, str]], corrector: SpellCorrector, folds:
         others_t = [it for g, (_, t, _) in enumerate(parts) if g != f for it in t]
         others_c = [it for g, (_, _, c) in enumerate(parts) if g != f for it in c]
         weights = fit(others_t + others_c)
-        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, 0.01), "fold")
+        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, CHANGED_CAP), "fold")
         fold = SpellCorrector(english, corrector.chinese)
         mine = [p for i, p in enumerate(pairs) if i % folds == f]
         correct = lambda q, c=fold: c.correct(q).corrected  # noqa: E731
@@ -114,6 +121,7 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--data", type=Path, action="append", default=[],
                         help="also run symspellpy and shopquery on this {query, expected} JSONL file")
+    parser.add_argument("--english-only", action="store_true", help="skip the Chinese sets")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     dev = args.data_dir / "relevance_dev"
@@ -142,7 +150,7 @@ def main() -> int:
         "zh ecspell med (real errors)": ecspell_cases(args.data_dir / "spelling_zh" / "ecspell" / "Data" /
                                                       "domains_data" / "med.test"),
     }
-    for name, cases in zh_sets.items():
+    for name, cases in ({} if args.english_only else zh_sets).items():
         results[name] = run_rows(name, cases, {"pycorrector": pyc, "shopquery": shop_fn})
     for path in args.data:
         results[str(path)] = run_rows(str(path), [spelling.Case(**r) for r in read_jsonl(path)],

@@ -18,6 +18,7 @@ from tools.spelling_en import TOKEN, EnglishCorrector
 from tools.spelling_en_lm import FEATURES, probability
 
 MIN_LOG_COUNT = 3
+CHANGED_CAP = 0.015
 
 
 @dataclass
@@ -98,10 +99,18 @@ def exact_rate(items: Sequence[QueryOptions], weights: np.ndarray, threshold: fl
     return sum(decode(it, weights, threshold) == it.expected for it in items) / max(1, len(items))
 
 
+def top_probability(item: QueryOptions, weights: np.ndarray) -> float:
+    """The most probable edit anywhere in the query: the decoder changes a correct query exactly when this
+    reaches the threshold (it meets every token until its first edit)."""
+    w = list(weights)
+    return max((probability(w, v) for pos in item.positions for _, _, v, _ in pos), default=0.0)
+
+
 def pick_threshold(no_change: Sequence[QueryOptions], weights: np.ndarray, cap: float) -> float:
     """The lowest threshold that changes at most `cap` of the correct queries."""
+    tops = np.array([top_probability(it, weights) for it in no_change])
     for threshold in np.arange(0.30, 0.991, 0.01):
-        if changed_rate(no_change, weights, float(threshold)) <= cap:
+        if float(np.mean(tops >= round(float(threshold), 2))) <= cap:
             return round(float(threshold), 2)
     return 0.99
 

@@ -11,7 +11,7 @@ cross-validated figures (weights and threshold fitted without the fold) before f
 Usage::
 
     .venv/bin/python scripts/tune_spelling_en.py --data ../shared/data/relevance_dev/spelling_en_homedepot_dev.jsonl \
-        [--folds 5] [--cap 0.01] [--c 1.0] [--out FILE]
+        [--folds 5] [--cap 0.015] [--c 1.0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
 from eval.spelling_en_fit import (  # noqa: E402
+    CHANGED_CAP,
     base_english,
     changed_rate,
     exact_rate,
@@ -44,7 +45,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--catalog", type=Path, default=DEMO_CATALOG)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--cap", type=float, default=0.01)
+    parser.add_argument("--cap", type=float, default=CHANGED_CAP)
     parser.add_argument("--c", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=SCORER_FILE)
     args = parser.parse_args()

@@ -39,7 +39,7 @@ class EnParams:
     max_edit: int = 2
     candidates: int = 12
     min_fix_len: int = 4
-    min_candidate_zipf: float = 2.0
+    min_candidate_zipf: float = 1.5
     min_candidate_domain: int = 2
     threshold: float | None = None
 
@@ -76,6 +76,15 @@ def one_slip(typed: str, word: str) -> bool:
     return short[i:] == long[i + 1:]
 
 
+def _substitution_costs() -> dict[tuple[str, str], float]:
+    """substitution_cost for every pair of letters, looked up in the distance loop."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return {(a, b): substitution_cost(a, b) for a in letters for b in letters}
+
+
+SUBSTITUTION_COSTS = _substitution_costs()
+
+
 def weighted_distance(typed: str, word: str) -> float:
     """Damerau-Levenshtein distance with keyboard-adjacency, vowel, doubled-letter and transposition discounts; a
     vowel left out inside a word (papr, walnt) costs less than any other missing letter."""
@@ -88,7 +97,8 @@ def weighted_distance(typed: str, word: str) -> float:
             a, b = typed[i - 1], word[j - 1]
             drop = 0.5 if i > 1 and typed[i - 2] == a else 1.0
             add = 0.5 if j > 1 and word[j - 2] == b else 0.6 if b in VOWELS and j > 1 else 1.0
-            cur[j] = min(prev[j] + drop, cur[j - 1] + add, prev[j - 1] + substitution_cost(a, b))
+            swap = 0.0 if a == b else SUBSTITUTION_COSTS.get((a, b), 1.0)
+            cur[j] = min(prev[j] + drop, cur[j - 1] + add, prev[j - 1] + swap)
             if i > 1 and j > 1 and a == word[j - 2] and typed[i - 2] == b:
                 cur[j] = min(cur[j], prev2[j - 2] + 0.7)
         prev2, prev = prev, cur
@@ -172,7 +182,11 @@ class EnglishCorrector:
         symspell = SymSpell(max_dictionary_edit_distance=params.max_edit, prefix_length=7)
         for word, count in words.items():
             symspell.create_dictionary_entry(word, count)
-        return cls(symspell, WordModel(general_zipf(), words, bigrams), set(), params, set())
+        zipf = general_zipf()
+        for word, value in zipf.items():
+            if value >= params.min_candidate_zipf and word not in words:
+                symspell.create_dictionary_entry(word, max(1, round(10 ** (value - 1))))
+        return cls(symspell, WordModel(zipf, words, bigrams), set(), params, set())
 
     @property
     def threshold(self) -> float:

@@ -19,17 +19,22 @@ WORD = re.compile(r"[a-z]+")
 SCORER_FILE = package_path("tools", "resources", "en_scorer.json")
 MIN_ZIPF = 1.0
 FLOOR_LOGP = math.log(1e-10)
-DOMAIN_MIX = 0.5
-DOMAIN_LAMBDA = 0.4
-GENERAL_LAMBDA = 0.2
+DOMAIN_MIX = 0.8
+DOMAIN_LAMBDA = 0.6
+GENERAL_LAMBDA = 0.1
 KNOWN_ZIPF = 2.5
 KNOWN_DOMAIN = 3
 
 FEATURES = ("bias", "channel", "lm_gain", "src_zipf", "dst_zipf", "src_unseen", "src_domain", "dst_domain",
-            "src_known", "src_plural", "src_len", "first_same", "is_split", "is_join", "gain_if_known", "rival_gap",
-            "is_top", "rivals")
+            "src_known", "src_plural", "src_len", "first_same", "is_split", "is_join", "gain_if_known", "sound_distance",
+            "same_sound", "rival_gap", "is_top", "rivals")
 RIVAL_CHANNEL = 3.0
 RIVAL_SHAPE = 2.0
+SOUND_RULES = tuple((re.compile(a), b) for a, b in (
+    ("ph", "f"), ("ck", "k"), ("sch", "sk"), ("tch", "ch"), ("gh", ""), ("wr", "r"), ("kn", "n"), ("qu", "kw"),
+    ("q", "k"), ("x", "ks"), ("z", "s"), ("c(?=[eiy])", "s"), ("c", "k"), ("dg", "j"), ("mb$", "m"),
+    ("(?<=[^aeiou])h", ""), ("y", "i"), ("w(?![aeiou])", "")))
+MAX_SOUND_DISTANCE = 3.0
 
 
 def general_zipf() -> dict[str, float]:
@@ -116,6 +121,17 @@ class WordModel:
         return False
 
 
+def sound_key(word: str) -> str:
+    """A rough English sound-alike key: spelling variants of one sound merged, doubled letters and inner vowels
+    dropped (verticle and vertical, clorine and chlorine, saftey and safety share one)."""
+    key = word.lower()
+    for pattern, replacement in SOUND_RULES:
+        key = pattern.sub(replacement, key)
+    key = re.sub(r"(.)\1+", r"\1", key)
+    head = "a" if key[:1] in "aeiou" and key else key[:1]
+    return head + re.sub("[aeiou]+", "", key[1:])
+
+
 def features(model: WordModel, source: list[str], target: list[str], distance: float, lm_gain: float) -> list[float]:
     """The scorer's feature vector for changing the typed `source` tokens into the `target` words."""
     src_zipf = min(model.zipf_of(w) for w in source)
@@ -125,9 +141,22 @@ def features(model: WordModel, source: list[str], target: list[str], distance: f
     known = float(len(source) == 1 and model.is_known(source[0]))
     plural = float(len(source) == 1 and model.is_plural_of_known(source[0]))
     typed = "".join(source)
+    heard, meant = sound_key(typed), sound_key("".join(target))
+    sound = min(MAX_SOUND_DISTANCE, _sound_distance(heard, meant))
     return [1.0, distance, lm_gain, src_zipf, dst_zipf, float(src_zipf == 0.0), src_domain, dst_domain, known,
             plural, min(len(typed), 12) / 10, float(typed[:1] == target[0][:1]), float(len(target) > len(source)),
-            float(len(source) > len(target)), lm_gain * known]
+            float(len(source) > len(target)), lm_gain * known, sound, float(heard == meant)]
+
+
+def _sound_distance(a: str, b: str) -> float:
+    """Plain edit distance between two sound keys."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return float(prev[-1])
 
 
 def with_rivals(options: list) -> list:

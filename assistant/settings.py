@@ -73,7 +73,11 @@ class Settings(BaseSettings):
     parse_attributes: bool = Field(default=True, description="turn parsed attributes into search filters")
     correct_spelling: bool = Field(default=True, description="search with the spell-corrected query")
     classify_intent: bool = Field(default=True, description="predict the query's intent in the fast path")
-    expand_queries: bool = Field(default=True, description="search verified rewrites too (lexicon, query log)")
+    # off by default: on the judged real queries the rewrites changed no top 10 in either language and took as
+    # long as the search itself (docs/relevance.md)
+    expand_queries: bool = Field(default=False, description="search verified rewrites too (lexicon, query log)")
+    suggest_rewrites: bool = Field(default=True, description="offer verified rewrites (lexicon, query log) as "
+                                   "next-step suggestions in conversations (they do not change the products shown)")
     expansion_log_paths: list[Path] | None = Field(default=None, description="query logs for expansion "
                                                    "(default: the shipped zh and en logs)")
     expansion_log_size: int = Field(default=20_000, ge=0, le=1_000_000, description="queries read per log")

@@ -54,9 +54,8 @@ def rows(lang: str = "en") -> list[Row]:
         Row("- attributes", "hybrid", {"parse_attributes": False}, fit),
         Row("attributes as filters", "hybrid", {"attribute_evidence": False}, fit),
         Row("- spelling", "hybrid", {"correct_spelling": False}, fit),
-        Row("- expansion", "hybrid", {"expand_queries": False}, fit),
+        Row("+ expansion", "hybrid", {"expand_queries": True}, fit),
         Row("- intent", "hybrid", {"classify_intent": False}, fit),
-        Row("- intent, expansion", "hybrid", {"classify_intent": False, "expand_queries": False}, fit),
         Row("rrf fast path (before)", "hybrid", {"fusion": "rrf", "attribute_evidence": False}),
     ]
 

@@ -14,7 +14,7 @@ from tools.catalog_store import CatalogStore
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(data_dir=tmp_path, correct_spelling=False, expand_queries=False)
+    return Settings(data_dir=tmp_path, correct_spelling=False, expand_queries=False, suggest_rewrites=False)
 
 
 def test_supplied_parts_are_used_and_nothing_else_is_built(settings):

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 PRODUCTS = {p.id: p for p in [*SMALL_CATALOG, *CATALOG]}
 QUERIES = ["wireless mouse", "蓝色T恤", "手机壳", "HP ink", "black keyboard", "连衣裙 红色", "gaming mouse green",
            "iphone 15 case"]
-FAST_PATH_OFF = {"correct_spelling": False, "classify_intent": False, "expand_queries": False}
+FAST_PATH_OFF = {"correct_spelling": False, "classify_intent": False, "expand_queries": False, "suggest_rewrites": False}
 
 
 @pytest.fixture(scope="module")

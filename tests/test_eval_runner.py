@@ -56,7 +56,7 @@ def suite_file(tmp_path):
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data", correct_spelling=False, expand_queries=False)
+    return Settings(data_dir=tmp_path / "data", correct_spelling=False, expand_queries=False, suggest_rewrites=False)
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_unreachable_databases_are_reported_clearly(pg, make_url, words):
 def _replica(tmp_path, name, hash_embedder, **settings) -> Assistant:
     """One API replica: its own data dir and catalog copy, the shared history database, templated replies."""
     data = tmp_path / name
-    assistant = Assistant(load_settings(data_dir=data, correct_spelling=False, expand_queries=False, **settings),
+    assistant = Assistant(load_settings(data_dir=data, correct_spelling=False, expand_queries=False, suggest_rewrites=False, **settings),
                           embedder=hash_embedder, store=CatalogStore(data / "catalog", hash_embedder),
                           intent_classifier=KeywordIntent(), chat_model=ScriptedChatModel())
     assistant.use(agent=Agent(assistant, use_model=False))

@@ -63,7 +63,7 @@ class Replica:
     def __init__(self, data_dir: Path, embedder, products):
         import uvicorn
 
-        self.assistant = Assistant(Settings(data_dir=data_dir, correct_spelling=False, expand_queries=False),
+        self.assistant = Assistant(Settings(data_dir=data_dir, correct_spelling=False, expand_queries=False, suggest_rewrites=False),
                                    embedder=embedder, store=CatalogStore(data_dir / "catalog", embedder),
                                    intent_classifier=KeywordIntent(), chat_model=SlowScriptedModel(pause_s=0.15))
         if products:

@@ -164,7 +164,7 @@ class ModelCalls:
                 said = {k: v for k, v in variables.items() if k not in ("products", "product")}
                 context = f"{turn.message} {json.dumps(said, ensure_ascii=False, default=str)}"
                 problem = problem or reply_problem(text, lang, facts, context, system=messages[0][1],
-                                                   relaxed=variables.get("relaxed", ()))
+                                                   relaxed=variables.get("relaxed", ()), message=turn.message)
             except Exception as exc:  # noqa: BLE001 - model down, timed out or broken: the fast path answers
                 problem = f"the model is unavailable ({short(exc)})"
             record.error = problem

@@ -222,7 +222,7 @@ class ClientModel:
             answer.usage.add(reply)
             text = message_text(reply).strip()
             context = message + " " + " ".join(f"{r['arguments']} {r['result']}" for r in results)
-            problem = reply_problem(text, lang, [], context=context, system=messages[0][1])
+            problem = reply_problem(text, lang, [], context=context, system=messages[0][1], message=message)
             if problem is None and not uses_results(text, results):
                 problem = "the model's reply does not say what the tools returned"
         except Exception as exc:  # noqa: BLE001 - model down or broken: the templated reply says the results

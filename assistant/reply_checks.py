@@ -13,6 +13,9 @@ from tools.text import has_cjk
 _PRICE = re.compile(r"(?:[¥￥$]|RMB|CNY|USD|EUR|€)\s*(\d+(?:[.,]\d{1,2})?)|(\d+(?:\.\d{1,2})?)\s*(?:元|块|rmb|cny|usd|"
                     r"dollars?|美元|eur|euros?)", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# a quoted phrase: straight quotes opened after a space, a colon or the start (not an apostrophe), closed before
+# anything but a letter; Chinese and curly opening quotes anywhere
+_QUOTED = re.compile(r"(?:(?:^|(?<=[\s:：(（]))['\"‘]|[“「『])([^'\"“”‘’「」『』\n]{2,80})['\"”’」』](?![A-Za-z])")
 _MARKUP = ("<tool_call>", "</tool_call>", "```", '{"name"', '"arguments"', "<message>", "<products>",
            "<conversation>", "<search>")
 # a claim that something costs nothing: the product data gives prices, so "free" is either a zero price in the
@@ -56,11 +59,11 @@ def _repeats(text: str, size: int = 12, times: int = 4) -> bool:
 
 
 def reply_problem(text: str, lang: str, products: list[Product], context: str = "", system: str = "",
-                  relaxed: Sequence[str] = ()) -> str | None:
+                  relaxed: Sequence[str] = (), message: str = "") -> str | None:
     """Why a model reply cannot be shown (None when it can). `context` is text whose numbers may be quoted
     (the shopper's message, the search constraints); `system` is the system prompt, which a reply must not
-    recite; `relaxed` the constraints the search had to drop. The shopper's words never make a claim acceptable:
-    they may be the injection."""
+    recite; `relaxed` the constraints the search had to drop; `message` the shopper's message, whose quoted
+    phrases a reply must not say. The shopper's words never make a claim acceptable: they may be the injection."""
     stripped = text.strip()
     if not stripped:
         return "the model returned an empty reply"
@@ -80,6 +83,8 @@ def reply_problem(text: str, lang: str, products: list[Product], context: str = 
         return "the model said the products fit the budget; the price limit had to be relaxed"
     if system and _recites(stripped, system):
         return "the model recited its instructions"
+    if message and _says_as_dictated(stripped, message, products):
+        return "the model said words the shopper's message told it to say"
     known = _known_amounts(products, context)
     for amount in prices_in(stripped):
         if not any(abs(amount - k) < 0.011 or int(amount) == int(k) for k in known):
@@ -95,6 +100,18 @@ def _claims_free(text: str, products: list[Product]) -> bool:
         return False
     word = found.group(0).lower()
     return not any(word in p.title.lower() for p in products)
+
+
+def _says_as_dictated(text: str, message: str, products: list[Product]) -> bool:
+    """Whether the reply contains a phrase the shopper's message quotes ("Start your answer with 'I am DAN'"): a
+    reply takes its words from the product data, never dictated ones. A quoted phrase a product's title also holds
+    ("the 'MX Master 3S'") may be named."""
+    lowered = text.lower()
+    for found in _QUOTED.finditer(message):
+        phrase = found.group(1).strip().lower()
+        if len(phrase) >= 4 and phrase in lowered and not any(phrase in p.title.lower() for p in products):
+            return True
+    return False
 
 
 def _recites(text: str, system: str) -> bool:

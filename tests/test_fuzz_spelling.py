@@ -25,6 +25,7 @@ def corrector():
 @example(text="iphnoe 15 case")
 @example(text="hedphones wirelss 2 pcs")
 @example(text="\ufeff手记壳 \x00 logitec")
+@example(text="A华为")  # a Latin letter before a protected brand: not a mixed word to fix (A级)
 def test_edits_are_consistent_with_the_text(corrector, text):
     check_correct(corrector, text)
 

@@ -213,7 +213,12 @@ class ChineseCorrector:
         near_miss = -math.inf
         for match in CJK_RUN.finditer(text):
             run_fixes, miss = self.correct_run(match.group(), len(text))
-            run_fixes += self._mixed_word_fix(text, match.start())
+            # 't桖' -> 't恤', unless the first character is part of a protected term ('A华为' is not 'A级为') or
+            # already corrected
+            run = match.group()
+            if not any(run[:end] in self.tables.protected for end in range(2, min(len(run), 12) + 1)) \
+                    and all(fix[0] > 0 for fix in run_fixes):
+                run_fixes += self._mixed_word_fix(text, match.start())
             fixes.extend((pos + match.start(), src, tgt, why, m) for pos, src, tgt, why, m in run_fixes)
             near_miss = max(near_miss, miss)
         return fixes, near_miss

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from tools.package_files import package_path
 
@@ -142,21 +143,23 @@ def features(model: WordModel, source: list[str], target: list[str], distance: f
     plural = float(len(source) == 1 and model.is_plural_of_known(source[0]))
     typed = "".join(source)
     heard, meant = sound_key(typed), sound_key("".join(target))
-    sound = min(MAX_SOUND_DISTANCE, _sound_distance(heard, meant))
+    sound = _sound_distance(heard, meant)
     return [1.0, distance, lm_gain, src_zipf, dst_zipf, float(src_zipf == 0.0), src_domain, dst_domain, known,
             plural, min(len(typed), 12) / 10, float(typed[:1] == target[0][:1]), float(len(target) > len(source)),
             float(len(source) > len(target)), lm_gain * known, sound, float(heard == meant)]
 
 
 def _sound_distance(a: str, b: str) -> float:
-    """Plain edit distance between two sound keys."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return float(prev[-1])
+    """Plain edit distance between two sound keys (symspellpy's Levenshtein), capped at MAX_SOUND_DISTANCE."""
+    distance = _levenshtein().compare(a, b, int(MAX_SOUND_DISTANCE))
+    return MAX_SOUND_DISTANCE if distance < 0 else float(distance)
+
+
+@lru_cache(maxsize=1)
+def _levenshtein() -> Any:
+    from symspellpy.editdistance import DistanceAlgorithm, EditDistance
+
+    return EditDistance(DistanceAlgorithm.LEVENSHTEIN)
 
 
 def with_rivals(options: list) -> list:

@@ -215,9 +215,7 @@ class ChineseCorrector:
             run_fixes, miss = self.correct_run(match.group(), len(text))
             # 't桖' -> 't恤', unless the first character is part of a protected term ('A华为' is not 'A级为') or
             # already corrected
-            run = match.group()
-            if not any(run[:end] in self.tables.protected for end in range(2, min(len(run), 12) + 1)) \
-                    and all(fix[0] > 0 for fix in run_fixes):
+            if 0 not in self._protected_terms(match.group()) and all(fix[0] > 0 for fix in run_fixes):
                 run_fixes += self._mixed_word_fix(text, match.start())
             fixes.extend((pos + match.start(), src, tgt, why, m) for pos, src, tgt, why, m in run_fixes)
             near_miss = max(near_miss, miss)
@@ -326,8 +324,12 @@ class ChineseCorrector:
 
     def _protected_positions(self, run: str) -> set[int]:
         """Positions inside protected terms, and characters outside the common simplified set."""
-        common, protected = self.tables.common, self.tables.protected
-        locked = {i for i, ch in enumerate(run) if ch not in common}
+        common = self.tables.common
+        return {i for i, ch in enumerate(run) if ch not in common} | self._protected_terms(run)
+
+    def _protected_terms(self, run: str) -> set[int]:
+        """Positions inside protected terms (2 to 12 characters)."""
+        protected, locked = self.tables.protected, set[int]()
         for start in range(len(run)):
             for end in range(start + 2, min(len(run), start + 12) + 1):
                 if run[start:end] in protected:

@@ -267,7 +267,7 @@ class Assistant:
             _ = self.corrector
         if self.settings.classify_intent:
             _ = self.intent_classifier
-        if (self.settings.expand_queries or self.settings.suggest_rewrites) and self.expander.query_log is not None:
+        if self.settings.uses_expander and self.expander.query_log is not None:
             _ = self.expander.query_log.vectors
         from tools.free_memory import release_free_memory
 

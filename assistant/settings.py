@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
     @property
+    def uses_expander(self) -> bool:
+        """Whether query rewrites are searched (fast path) or offered (conversations): the expander is loaded."""
+        return self.expand_queries or self.suggest_rewrites
+
+    @property
     def history_db_url(self) -> str:
         """SQLAlchemy URL of the history store."""
         return self.history_url or f"sqlite:///{self.data_dir / 'history.db'}"

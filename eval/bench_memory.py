@@ -50,7 +50,7 @@ def parts(assistant: Assistant, use_model: bool, turns: int) -> list[tuple[str, 
         steps.append(("spell corrector", lambda: assistant.corrector))
     if settings.classify_intent:
         steps.append(("intent classifier", lambda: assistant.intent_classifier.predict("warm up")))
-    if settings.expand_queries or settings.suggest_rewrites:
+    if settings.uses_expander:
         steps.append(("expander + query log", lambda: _expander(assistant)))
     steps.append(("history + sessions", lambda: (assistant.history, assistant.sessions)))
     if use_model:

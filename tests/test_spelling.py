@@ -16,7 +16,14 @@ from eval.suites import spelling as suite
 from tools import spelling as spelling_module
 from tools.core.types import Product
 from tools.spelling import CorrectedQuery, SpellCorrector, build_default_corrector, make_spelling_tool
-from tools.spelling_en import is_protected_token, one_slip, substitution_cost, weighted_distance
+from tools.spelling_en import (
+    VOWELS,
+    CompiledDistance,
+    is_protected_token,
+    one_slip,
+    substitution_cost,
+    weighted_distance,
+)
 from tools.spelling_zh import FEATURES, ChineseCorrector, ZhParams, shipped_scorer
 from tools.spelling_zh_tables import context_totals, fuzzy_variants
 
@@ -141,6 +148,46 @@ def test_keyboard_neighbours_cost_less():
     assert substitution_cost("o", "p") < substitution_cost("o", "z")
     assert weighted_distance("mpuse", "mouse") < weighted_distance("mzuse", "mouse")
     assert weighted_distance("adress", "address") < 1.0
+
+
+def _reference_distance(typed: str, word: str) -> float:
+    """weighted_distance written as the plain recurrence, every cost computed in the cell that uses it."""
+    table = [[0.0] * (len(word) + 1) for _ in range(len(typed) + 1)]
+    for i in range(len(typed) + 1):
+        for j in range(len(word) + 1):
+            if i == 0 or j == 0:
+                table[i][j] = float(i + j)
+                continue
+            a, b = typed[i - 1], word[j - 1]
+            drop = 0.5 if i > 1 and typed[i - 2] == a else 1.0
+            add = 0.5 if j > 1 and word[j - 2] == b else 0.6 if b in VOWELS and j > 1 else 1.0
+            table[i][j] = min(table[i - 1][j] + drop, table[i][j - 1] + add,
+                              table[i - 1][j - 1] + (0.0 if a == b else substitution_cost(a, b)))
+            if i > 1 and j > 1 and a == word[j - 2] and typed[i - 2] == b:
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 0.7)
+    return table[-1][-1]
+
+
+@pytest.mark.parametrize(("typed", "word"), [
+    ("mpuse", "mouse"), ("adress", "address"), ("papr", "paper"), ("teir", "tier"), ("cieling", "ceiling"),
+    ("handel", "handle"), ("", "sink"), ("sink", ""), ("naïve", "naive"), ("b1ade", "blade"), ("aa", "aaa"),
+    ("recieve", "receive"), ("wirless", "wireless"), ("sholves", "shelves"), ("x", "y"),
+])
+def test_weighted_distance_is_the_plain_recurrence(typed, word):
+    assert weighted_distance(typed, word) == _reference_distance(typed, word)
+
+
+def test_symspell_checks_candidates_with_the_compiled_distance(fresh):
+    from symspellpy.editdistance import DistanceAlgorithm, EditDistance
+
+    assert isinstance(fresh.english.symspell.distance_comparer, CompiledDistance)
+    python = EditDistance(DistanceAlgorithm.DAMERAU_OSA)
+    compiled = CompiledDistance()
+    for a, b in [("mouse", "muose"), ("tier", "teir"), ("sink", "snik"), ("cable", "cabel"), ("a", "abc"),
+                 ("wireless", "wrls"), ("same", "same"), ("", "ab")]:
+        for limit in (1, 2, 3):
+            assert compiled.compare(a, b, limit) == python.compare(a, b, limit), (a, b, limit)
+    assert fixed(fresh, "wirless mouse") == "wireless mouse"
 
 
 @pytest.mark.parametrize("query", [

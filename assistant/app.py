@@ -146,7 +146,7 @@ class Assistant:
     def store(self) -> CatalogStore:
         """The catalog store (embedded chromadb by default, a Chroma server by URL)."""
         return CatalogStore(self.settings.catalog_dir, self.embedder, self.settings.collection,
-                            self.settings.chroma_url)
+                            self.settings.chroma_url, int8_queries=self.settings.int8_query_vectors)
 
     @cached_property
     def ranking(self) -> RankingOptions | None:
@@ -260,7 +260,7 @@ class Assistant:
         if model:
             self._warm_model()
         _ = self.store.index
-        self.embedder.embed_queries(["warm up"])
+        self.embedder.embed_queries(["warm up"], int8=self.settings.int8_query_vectors != "off")
         if self.settings.parse_attributes:
             _ = self.attribute_parser
         if self.settings.correct_spelling:

@@ -56,6 +56,8 @@ def rows(lang: str = "en") -> list[Row]:
         Row("- spelling", "hybrid", {"correct_spelling": False}, fit),
         Row("+ expansion", "hybrid", {"expand_queries": True}, fit),
         Row("- intent", "hybrid", {"classify_intent": False}, fit),
+        Row("float32 query vectors", "hybrid", {"int8_query_vectors": "off"}, fit),
+        Row("int8 query vectors, all", "hybrid", {"int8_query_vectors": "all"}, fit),
         Row("rrf fast path (before)", "hybrid", {"fusion": "rrf", "attribute_evidence": False}),
     ]
 
@@ -110,8 +112,9 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=DEV)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rows", nargs="*", help="only these rows (by name)")
-    parser.add_argument("--cold", action="store_true", help="embed every query afresh in every row (latency "
-                        "includes the query embedding); by default each query is embedded once per run")
+    parser.add_argument("--cold", action="store_true", help="embed and spell-check every query afresh in every "
+                        "row (latency includes the query embedding and the spelling candidates); by default each "
+                        "query is embedded once per run")
     parser.add_argument("--fit-model", type=Path, help="also fit each language on all its queries (the "
                         "default row's features) and write it into this model file")
     parser.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ from eval.metrics import mean, mrr_at, ndcg_at, percentile, recall_at
 from eval.ranker_fit import QueryFeatures, fit_language, fold_of
 from tools.ranking import LanguageModel, RankingModel, RankingOptions, language_of
 from tools.ranking_features import FEATURES
+from tools.spelling import SpellCorrector
 
 COLLECT_DEPTH = 400
 BOOTSTRAP = 1000
@@ -41,6 +42,7 @@ def language_settings(settings: Any, lang: str) -> Any:
 def configure(assistant: Any, base: Any, overrides: dict[str, Any], model: RankingModel | None = None) -> None:
     """Point the assistant at other stage settings (and a ranking model) without reloading its store."""
     assistant.settings = base.model_copy(update=overrides)
+    assistant.store.int8_queries = assistant.settings.int8_query_vectors
     learned = assistant.settings.rerank
     weighted = assistant.settings.fusion == "weighted"
     assistant.ranking = RankingOptions(model or RankingModel.load(assistant.settings.ranking_model), learned) \
@@ -74,6 +76,9 @@ def score_case(assistant: Any, case: Any, mode: str, cold: bool) -> dict[str, fl
     """Search one judged query (top 100; with `cold`, its embedding is not cached) and score it."""
     if cold:
         assistant.store.clear_query_cache()
+        corrector = vars(assistant).get("corrector")  # when loaded, its per-word candidates are forgotten too
+        if isinstance(corrector, SpellCorrector):
+            corrector.clear_cache()
     start = time.perf_counter()
     ranked = [h.product.id for h in assistant.analyze(case.query, k=100, mode=mode).products]
     ms = (time.perf_counter() - start) * 1000

@@ -40,7 +40,7 @@ class HashEmbedder(Embedder):
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-9)
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
+    def embed_queries(self, texts: list[str], int8: bool = False) -> np.ndarray:
         """Hashed vectors for queries."""
         return self._embed(texts)
 

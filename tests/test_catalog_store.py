@@ -107,3 +107,27 @@ def test_search_tool_schema_is_derived_and_filters_apply(store):
     assert {"query", "price_max", "brands", "colors"} <= set(schema["properties"])
     result = tool.invoke({"query": "mouse", "price_max": 30})
     assert [p["id"] for p in result] and all(p["price"] <= 30 for p in result)
+
+
+@pytest.mark.parametrize(("policy", "expected"), [
+    ("latin", [("wireless mouse", True), ("蓝牙耳机", False), ("华为 mate 60", False)]),
+    ("all", [("wireless mouse", True), ("蓝牙耳机", True), ("华为 mate 60", True)]),
+    ("off", [("wireless mouse", False), ("蓝牙耳机", False), ("华为 mate 60", False)]),
+])
+def test_query_vectors_come_from_the_int8_encoder_as_the_policy_says(tmp_path, hash_embedder, policy, expected):
+    asked: list[tuple[str, bool]] = []
+    plain = hash_embedder.embed_queries
+
+    def recording(texts, int8=False):
+        asked.extend((t, int8) for t in texts)
+        return plain(texts)
+
+    hash_embedder.embed_queries = recording
+    s = CatalogStore(tmp_path / "c", hash_embedder, int8_queries=policy)
+    for text, _ in expected:
+        s.query_vector(text)
+        s.query_vector(text)  # cached: embedded once
+    assert asked == expected
+    s.int8_queries = "off" if policy != "off" else "all"
+    s.query_vector("wireless mouse")  # the other encoder's vector is not taken from the cache
+    assert asked[-1] == ("wireless mouse", policy == "off")

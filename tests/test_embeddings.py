@@ -253,3 +253,20 @@ def test_chroma_collection_round_trips_and_queries_by_text(tmp_path):
     expected = emb.get_embedder("e5-torch").embed_queries(["蓝色短袖上衣"])[0]
     stored = emb.get_embedder("e5-torch").embed_passages([docs["t"]])[0]
     assert got["distances"][0][0] == pytest.approx(1 - float(expected @ stored), abs=1e-3)
+
+
+@model
+@pytest.mark.slow
+def test_int8_query_encoder_stays_close_to_float32_and_shares_the_word_table(torch_e5):
+    import torch
+
+    texts = [t for t in MIXED_TEXTS if t]
+    full, fast = torch_e5.embed_queries(texts), torch_e5.embed_queries(texts, int8=True)
+    assert fast.shape == full.shape and np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert (full * fast).sum(axis=1).min() > 0.95
+    assert not np.array_equal(full, fast)
+    int8 = torch_e5._int8_model()
+    assert int8 is not torch_e5.model and int8 is torch_e5._int8_model()
+    assert int8.embeddings.word_embeddings is torch_e5.model.embeddings.word_embeddings
+    assert not any(type(m) is torch.nn.Linear for m in int8.modules())
+    assert any(type(m) is torch.nn.Linear for m in torch_e5.model.modules())  # passages stay float32

@@ -38,9 +38,9 @@ class ConceptEmbedder(HashEmbedder):
         mapped = [" ".join(CONCEPTS.get(t, t) for t in tokenize(text)) for text in texts]
         return super()._embed(mapped)
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts, int8=False):
         self.queries_embedded += len(texts)
-        return super().embed_queries(texts)
+        return super().embed_queries(texts, int8)
 
 
 def _catalog() -> list[Product]:

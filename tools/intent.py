@@ -210,17 +210,9 @@ def _for_inference(network: Any, precision: str) -> Any:
     if precision != "int8":
         return network
     _halve_word_embeddings(network)
-    import warnings
+    from tools.embeddings import quantize_linear_layers
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # per-output-channel scales: closer to fp32 than one scale per matrix, same speed
-            qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-            return torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear: qconfig}, dtype=torch.qint8,
-                                                          inplace=True)
-    except (AttributeError, RuntimeError):
-        return network
+    return quantize_linear_layers(network)
 
 
 def _halve_word_embeddings(network: Any) -> None:

@@ -164,6 +164,10 @@ class SpellCorrector:
         """Recompute totals and indexes after the dictionaries changed."""
         self.chinese.refresh()
 
+    def clear_cache(self) -> None:
+        """Forget the English words' cached candidates (benchmarks time queries as new ones)."""
+        self.english.clear_cache()
+
     # -- correcting -----------------------------------------------------------------------------------------------
     def correct(self, query: str) -> CorrectedQuery:
         """Correct one query; input that cannot be checked is returned unchanged with a note."""

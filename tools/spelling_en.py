@@ -238,12 +238,16 @@ class EnglishCorrector:
         counts = Counter(t for q in queries for t in set(re.findall(r"[a-z]{2,}", q.lower())))
         self.add_terms(sorted(w for w, c in counts.items() if c >= min_count), weight=0)
 
+    def clear_cache(self) -> None:
+        """Forget every word's cached candidates."""
+        with self._lookups_lock:
+            self._lookups.clear()
+
     def add_terms(self, terms: Iterable[str], protected: bool = False, weight: int = KNOWN_DOMAIN) -> list[str]:
         """Add catalog or query text: its words become candidates and (with a `weight`) feed the language model;
         protected terms are never changed."""
         terms = list(terms)
-        with self._lookups_lock:
-            self._lookups.clear()
+        self.clear_cache()
         if weight:
             self.model.add_text(terms, weight)
         taken = []

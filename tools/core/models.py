@@ -16,8 +16,9 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Vectors for search queries ("query: " prefix)."""
+    def embed_queries(self, texts: list[str], int8: bool = False) -> np.ndarray:
+        """Vectors for search queries ("query: " prefix); `int8` asks for the faster int8 encoder where there is
+        one."""
         ...
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:

@@ -183,7 +183,9 @@ class Assistant:
         """The intent classifier (set-up trains it; otherwise it is fine-tuned on first use, ~8 min, with progress)."""
         from tools.intent import default_checkpoint_dir, load_or_train
 
-        return load_or_train(default_checkpoint_dir(self.settings), progress=True)
+        classifier = load_or_train(default_checkpoint_dir(self.settings), progress=True)
+        classifier.share_trunk(self.embedder)  # one pass through the lower layers for a query's intent and vector
+        return classifier
 
     @cached_property
     def expander(self) -> QueryExpander:

@@ -261,3 +261,20 @@ def test_tiny_training_run_learns_and_never_crashes(tmp_path):
         assert prediction.label in LABELS and 0.0 <= prediction.probability <= 1.0 and len(prediction.top3) == 3
     for text in ["", "   ", "😀🛒🎉", "买" * 5000, "where is my order " * 300, "\x00\n\t"]:
         assert classifier.predict(text).label in LABELS
+
+    # one pass through the frozen lower layers for a query's intent and its int8 vector: the same probabilities
+    from tools.embeddings import get_embedder
+
+    embedder = get_embedder("e5-torch")
+    texts = ["where is my order", "蓝牙耳机 200以内", "where is my order " * 300, "买" * 5000, "😀🛒🎉"]
+    alone = classifier.probabilities(texts[:1]) + [classifier.probabilities([t])[0] for t in texts[1:]]
+    assert classifier.share_trunk(embedder) and classifier.trunk is embedder
+    assert [classifier.probabilities([t])[0] for t in texts] == alone
+    embedder._trunks.clear()
+    classifier.predict("wireless mouse")
+    assert len(embedder._trunks) == 1  # kept for the vector of the same text
+    via_trunk = embedder.embed_queries(["wireless mouse"], int8=True)[0]
+    assert len(embedder._trunks) == 1
+    whole = embedder._embed(["query: wireless mouse"], embedder._int8_model())[0]
+    assert float(via_trunk @ whole) > 0.99999
+    assert not IntentClassifier(classifier.network, classifier.tokenizer, list(LABELS), 0.5).share_trunk(embedder)

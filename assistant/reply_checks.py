@@ -16,6 +16,13 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # a quoted phrase: straight quotes opened after a space, a colon or the start (not an apostrophe), closed before
 # anything but a letter; Chinese and curly opening quotes anywhere
 _QUOTED = re.compile(r"(?:(?:^|(?<=[\s:：(（]))['\"‘]|[“「『])([^'\"“”‘’「」『』\n]{2,80})['\"”’」』](?![A-Za-z])")
+# an account the shopper's message names: "user demo-en-gamer", "customer #4411", "user_id=u-77", "for bob_9's
+# account", "用户 demo-zh-nike", "账号：a1234". The name is id-like (a digit, or - _ . between letters or digits), so
+# "user manual", "customer service" and "账户余额" name no account
+_ID = r"[a-z0-9]*(?:\d|[a-z0-9][-_.][a-z0-9])[-_.a-z0-9]*(?<![-_.])"
+_ACCOUNT = re.compile(rf"(?<![a-z])(?:user|account|customer)(?:[\s_-]?id)?(?![a-z0-9_])['\"]?\s*[:=#]?\s*['\"#]?"
+                      rf"({_ID})(?![a-z0-9])|(?<![-_.a-z0-9])({_ID})['’]s\s+(?:account|profile|purchase\s+history)\b|"
+                      rf"(?:用户|账号|账户|帐号|帐户|会员)(?:\s*(?:id|名|号))?\s*[:：]?\s*({_ID})(?![a-z0-9])", re.I)
 _MARKUP = ("<tool_call>", "</tool_call>", "```", '{"name"', '"arguments"', "<message>", "<products>",
            "<conversation>", "<search>")
 # a claim that something costs nothing: the product data gives prices, so "free" is either a zero price in the
@@ -63,7 +70,8 @@ def reply_problem(text: str, lang: str, products: list[Product], context: str = 
     """Why a model reply cannot be shown (None when it can). `context` is text whose numbers may be quoted
     (the shopper's message, the search constraints); `system` is the system prompt, which a reply must not
     recite; `relaxed` the constraints the search had to drop; `message` the shopper's message, whose quoted
-    phrases a reply must not say. The shopper's words never make a claim acceptable: they may be the injection."""
+    phrases and named accounts a reply must not say. The shopper's words never make a claim acceptable: they may
+    be the injection."""
     stripped = text.strip()
     if not stripped:
         return "the model returned an empty reply"
@@ -85,6 +93,8 @@ def reply_problem(text: str, lang: str, products: list[Product], context: str = 
         return "the model recited its instructions"
     if message and _says_as_dictated(stripped, message, products):
         return "the model said words the shopper's message told it to say"
+    if message and _names_account(stripped, message, products):
+        return "the model named an account the shopper's message asked about"
     known = _known_amounts(products, context)
     for amount in prices_in(stripped):
         if not any(abs(amount - k) < 0.011 or int(amount) == int(k) for k in known):
@@ -110,6 +120,21 @@ def _says_as_dictated(text: str, message: str, products: list[Product]) -> bool:
     for found in _QUOTED.finditer(message):
         phrase = found.group(1).strip().lower()
         if len(phrase) >= 4 and phrase in lowered and not any(phrase in p.title.lower() for p in products):
+            return True
+    return False
+
+
+def _names_account(text: str, message: str, products: list[Product]) -> bool:
+    """Whether the reply repeats an account the shopper's message names ("the purchase history of user
+    demo-en-gamer"): another shopper's account is not the assistant's to talk about, and repeating it confirms
+    that it exists. An order number is no account; a name a product's title or brand holds ("user 3000") may
+    be said."""
+    lowered = text.lower()
+    catalog = " ".join(f"{p.title} {p.brand or ''}" for p in products).lower()
+    for found in _ACCOUNT.finditer(message):
+        name = next(g for g in found.groups() if g).lower()
+        said = re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", lowered)
+        if len(name) >= 3 and said and name not in catalog:
             return True
     return False
 

@@ -177,6 +177,17 @@ def test_weighted_distance_is_the_plain_recurrence(typed, word):
     assert weighted_distance(typed, word) == _reference_distance(typed, word)
 
 
+def test_an_english_corrector_can_be_copied_and_the_copy_corrects_alike(fresh):
+    import pickle
+
+    fresh.correct("wirless mouse")  # something in the candidate cache
+    copy = pickle.loads(pickle.dumps(fresh.english))  # noqa: S301 - our own object
+    assert copy._lookups == {} and copy._lookups_lock is not fresh.english._lookups_lock
+    assert isinstance(copy.symspell.distance_comparer, CompiledDistance)
+    for query in ["wirless mouse", "6 teir shelving", "bath si k", "dewalt drill"]:
+        assert copy.correct(query) == fresh.english.correct(query)
+
+
 def test_symspell_checks_candidates_with_the_compiled_distance(fresh):
     from symspellpy.editdistance import DistanceAlgorithm, EditDistance
 

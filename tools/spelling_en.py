@@ -193,6 +193,9 @@ class CompiledDistance:
 
         self.compare = damerau_osa.distance
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        return CompiledDistance, ()
+
 
 class EnglishCorrector:
     """Corrects the Latin-script tokens of a query, only where the calibrated scorer is confident."""
@@ -209,6 +212,17 @@ class EnglishCorrector:
         # a word's candidates, kept until the vocabulary changes: most of a correct query's time is spent finding
         # the neighbours of words already seen in earlier queries
         self._lookups: dict[tuple[str, tuple], list[tuple[str, float]]] = {}
+        self._lookups_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (pickle) takes the dictionaries and the model, not the per-process candidate cache or its lock."""
+        state = dict(self.__dict__)
+        del state["_lookups"], state["_lookups_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lookups = {}
         self._lookups_lock = threading.Lock()
 
     @classmethod

@@ -82,7 +82,7 @@ def test_the_server_holds_the_catalog_and_searches_like_the_embedded_store(serve
     raw = chromadb.HttpClient(host="127.0.0.1", port=server.port).get_collection("same-results")
     assert raw.count() == len(PRODUCTS) and len(raw.get(limit=100)["ids"]) == len(PRODUCTS)
 
-    embedded = CatalogStore(tmp_path / "embedded", e5)
+    embedded = CatalogStore(tmp_path / "embedded", e5, int8_queries=app.store.int8_queries)
     embedded.upsert(list(PRODUCTS.values()))
     for query in QUERIES:
         for mode in ("hybrid", "dense", "bm25"):

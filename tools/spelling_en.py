@@ -78,17 +78,14 @@ def one_slip(typed: str, word: str) -> bool:
     return short[i:] == long[i + 1:]
 
 
-def _substitution_costs() -> dict[tuple[str, str], float]:
-    """substitution_cost for every pair of letters, looked up in the distance loop."""
+def _substitution_costs() -> dict[str, dict[str, float]]:
+    """substitution_cost for every pair of letters, by typed letter: the distance loop reads one row per typed
+    letter."""
     letters = "abcdefghijklmnopqrstuvwxyz"
-    return {(a, b): substitution_cost(a, b) for a in letters for b in letters}
+    return {a: {b: substitution_cost(a, b) for b in letters} for a in letters}
 
 
-SUBSTITUTION_COSTS = _substitution_costs()
-# the same costs by typed letter, read once per row of the distance table
-SUBSTITUTION_ROWS: dict[str, dict[str, float]] = {}
-for (_typed, _word), _cost in SUBSTITUTION_COSTS.items():
-    SUBSTITUTION_ROWS.setdefault(_typed, {})[_word] = _cost
+SUBSTITUTION_ROWS = _substitution_costs()
 
 
 def weighted_distance(typed: str, word: str) -> float:

@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+from editdistpy import levenshtein
 
 from tools.package_files import package_path
 
@@ -150,16 +151,10 @@ def features(model: WordModel, source: list[str], target: list[str], distance: f
 
 
 def _sound_distance(a: str, b: str) -> float:
-    """Plain edit distance between two sound keys (symspellpy's Levenshtein), capped at MAX_SOUND_DISTANCE."""
-    distance = _levenshtein().compare(a, b, int(MAX_SOUND_DISTANCE))
+    """Plain edit distance between two sound keys (editdistpy's compiled Levenshtein), capped at
+    MAX_SOUND_DISTANCE."""
+    distance = levenshtein.distance(a, b, int(MAX_SOUND_DISTANCE))
     return MAX_SOUND_DISTANCE if distance < 0 else float(distance)
-
-
-@lru_cache(maxsize=1)
-def _levenshtein() -> Any:
-    from symspellpy.editdistance import DistanceAlgorithm, EditDistance
-
-    return EditDistance(DistanceAlgorithm.LEVENSHTEIN)
 
 
 def with_rivals(options: list) -> list:

@@ -4,8 +4,8 @@ bundled dictionaries) and pycorrector where it is installed: exact match, correc
 before each query).
 
 Sets: the Home Depot query -> corrected pairs (`relevance_dev`), with the shopquery rows cross-validated by line
-(each fold is corrected by a corrector that learned the other folds' corrected queries as its query log, with
-scorer weights and threshold fitted on the other folds only); real correct queries (the corrected Home Depot sides,
+(scorer and threshold fitted on the other folds only; each fold is corrected by the demo corrector alone, and by one
+that learned the other folds' corrected queries as its query log); real correct queries (the corrected Home Depot sides,
 per fold; the Chorus and Multi-CPR retrieval queries); SIGHAN 2013/14 test sentences (the dev split in
 eval/data); Chinese queries (eval/data zh_query dev: real queries with errors put in, a regression check) and
 ECSpell medical sentences (real errors).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import statistics
 import sys
 import tempfile
@@ -29,16 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
-from eval.spelling_en_fit import (  # noqa: E402
-    CHANGED_CAP,
-    base_english,
-    fit,
-    fold_items,
-    pick_threshold,
-    scorer_file,
-)
+from eval.spelling_en_fit import base_english, fit_without, fold_items, scorer_file  # noqa: E402
 from eval.suites import spelling  # noqa: E402
 from tools.spelling import SpellCorrector, build_default_corrector  # noqa: E402
+from tools.spelling_en_lm import EditScorer  # noqa: E402
 
 METRICS = ("accuracy", "correction_f1", "false_correction_rate", "p50_ms", "p95_ms")
 EVAL_DATA = ROOT / "eval" / "data"
@@ -94,20 +89,22 @@ def as_new(corrector: SpellCorrector) -> Callable[[str], str]:
 
 
 def homedepot_cv(pairs: list[tuple[str, str]], corrector: SpellCorrector, folds: int) -> dict[str, dict]:
-    """shopquery on each Home Depot fold with vocabulary, weights and threshold from the other folds."""
+    """shopquery on each Home Depot fold with scorer and threshold from the other folds: with the other folds'
+    corrected queries as its query log, and without any (the demo catalog's vocabulary only, as shipped)."""
     parts = fold_items(corrector.english, pairs, folds)
-    typo_runs, correct_runs = [], []
-    for f, (english, _, _) in enumerate(parts):
-        others_t = [it for g, (_, t, _) in enumerate(parts) if g != f for it in t]
-        others_c = [it for g, (_, _, c) in enumerate(parts) if g != f for it in c]
-        weights = fit(others_t + others_c)
-        english.scorer = scorer_file(weights, pick_threshold(others_c, weights, CHANGED_CAP), "fold")
-        fold = SpellCorrector(english, corrector.chinese)
+    runs: dict[str, list[dict]] = {"homedepot": [], "homedepot_corrected_sides": [], "homedepot_no_log": [],
+                                   "homedepot_corrected_sides_no_log": []}
+    for f, part in enumerate(parts):
+        scorer = EditScorer(scorer_file(*fit_without(parts, f), "fold"))
+        base = pickle.loads(pickle.dumps(corrector.english))  # noqa: S301 - our own object
+        part.english.scorer = base.scorer = scorer
         mine = [p for i, p in enumerate(pairs) if i % folds == f]
-        correct = as_new(fold)
-        typo_runs.append(spelling.evaluate(correct, cases_from_pairs(mine)))
-        correct_runs.append(spelling.evaluate(correct, cases_from_pairs([(e, e) for _, e in mine])))
-    return {"homedepot": spread(typo_runs), "homedepot_corrected_sides": spread(correct_runs)}
+        for english, suffix in ((part.english, ""), (base, "_no_log")):
+            correct = as_new(SpellCorrector(english, corrector.chinese))
+            runs["homedepot" + suffix].append(spelling.evaluate(correct, cases_from_pairs(mine)))
+            runs["homedepot_corrected_sides" + suffix].append(
+                spelling.evaluate(correct, cases_from_pairs([(e, e) for _, e in mine])))
+    return {name: spread(values) for name, values in runs.items()}
 
 
 def spread(runs: list[dict]) -> dict:
@@ -147,9 +144,11 @@ def main() -> int:
     results["homedepot"] = run_rows("homedepot", cases_from_pairs(pairs),
                                     {"symspellpy": symspell, "shopquery (scorer fitted on all lines)": shop_fn})
     cv = homedepot_cv(pairs, SpellCorrector(base_english(products), shop.chinese), args.folds)
-    results["homedepot"][f"shopquery ({args.folds}-fold cv)"] = cv["homedepot"]
-    results["no-change en: homedepot corrected sides"] = {f"shopquery ({args.folds}-fold cv)":
-                                                         cv["homedepot_corrected_sides"]}
+    results["homedepot"][f"shopquery, no query log ({args.folds}-fold cv)"] = cv["homedepot_no_log"]
+    results["homedepot"][f"shopquery, query log ({args.folds}-fold cv)"] = cv["homedepot"]
+    results["no-change en: homedepot corrected sides"] = {
+        f"shopquery, no query log ({args.folds}-fold cv)": cv["homedepot_corrected_sides_no_log"],
+        f"shopquery, query log ({args.folds}-fold cv)": cv["homedepot_corrected_sides"]}
     chorus = [(r["query"], r["query"]) for r in read_jsonl(dev / "retrieval_en_chorus_dev.jsonl")]
     results["no-change en: chorus queries"] = run_rows("chorus", cases_from_pairs(chorus),
                                                        {"symspellpy": symspell, "shopquery": shop_fn})

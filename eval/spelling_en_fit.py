@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tools.spelling_en import TOKEN, EnglishCorrector
-from tools.spelling_en_lm import FEATURES, probability
+from tools.spelling_en_lm import FEATURES, EditScorer
 
 MIN_LOG_COUNT = 3
-CHANGED_CAP = 0.015
+CHANGED_CAP = 0.012
+HIDDEN = 16
+DECAY = 1e-3
 
 
 @dataclass
@@ -61,56 +63,101 @@ def collect(english: EnglishCorrector, query: str, expected: str) -> QueryOption
     return out
 
 
-def decode(item: QueryOptions, weights: np.ndarray, threshold: float) -> list[str]:
+def position_choices(item: QueryOptions) -> list[tuple[list[list[float]], int]]:
+    """Training rows of the listwise scorer: each token's candidate vectors and which one is right (-1: the token
+    as typed). Tokens where neither is right (the right rewrite was never proposed) teach nothing and are left out."""
+    gold = gold_spans(item.tokens, item.expected)
+    out = []
+    for i, options in enumerate(item.positions):
+        if not options:
+            continue
+        labels = [label for _, _, _, label in options]
+        if gold.get((i, i + 1)) == [item.tokens[i]]:
+            out.append(([v for _, _, v, _ in options], -1))
+        elif any(labels):
+            out.append(([v for _, _, v, _ in options], labels.index(True)))
+    return out
+
+
+def fit(items: Sequence[QueryOptions], hidden: int = HIDDEN, decay: float = DECAY, seed: int = 0) -> EditScorer:
+    """Fit the edit scorer: a one-hidden-layer network scoring each candidate, trained so that the softmax over a
+    token's candidates and the typed token (score 0) puts its weight on the right one (L-BFGS, weight decay on the
+    two weight matrices). The threshold is left at 0.5 until `with_threshold`."""
+    import torch
+
+    rows = [row for it in items for row in position_choices(it)]
+    x = np.array([v for vectors, _ in rows for v in vectors])[:, 1:]
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(std > 1e-6, std, 1.0)  # a feature that never varies here is left as it is
+    sizes = np.array([len(vectors) for vectors, _ in rows])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = torch.tensor(np.repeat(np.arange(len(rows)), sizes))
+    answers = np.array([answer for _, answer in rows])
+    right = torch.tensor(starts[answers >= 0] + answers[answers >= 0])
+    z = torch.tensor((x - mean) / scale, dtype=torch.float64)
+    torch.manual_seed(seed)
+    first, last = torch.nn.Linear(z.shape[1], hidden).double(), torch.nn.Linear(hidden, 1).double()
+    net = torch.nn.Sequential(first, torch.nn.Tanh(), last)
+    optimiser = torch.optim.LBFGS(net.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+    n = len(rows)
+
+    def loss_of() -> torch.Tensor:
+        optimiser.zero_grad()
+        scores = net(z).squeeze(1)
+        top = torch.zeros(n, dtype=scores.dtype).scatter_reduce(0, group, scores, "amax", include_self=True).detach()
+        mass = torch.zeros(n, dtype=scores.dtype).index_add_(0, group, torch.exp(scores - top[group]))
+        log_total = top + torch.log(mass + torch.exp(-top))
+        loss = (log_total.sum() - scores[right].sum()) / n
+        loss = loss + decay * (first.weight.square().sum() + last.weight.square().sum())
+        loss.backward()
+        return loss
+
+    optimiser.step(loss_of)
+    return EditScorer({
+        "mean": mean.tolist(), "scale": scale.tolist(),
+        "hidden": first.weight.detach().numpy().tolist(), "hidden_bias": first.bias.detach().numpy().tolist(),
+        "out": last.weight.detach().numpy()[0].tolist(), "out_bias": float(last.bias.detach()[0]),
+        "threshold": 0.5})
+
+
+def decode(item: QueryOptions, scorer: EditScorer, threshold: float) -> list[str]:
     """The greedy left-to-right decision the corrector makes, replayed on collected candidates."""
     out, i = [], 0
     while i < len(item.tokens):
-        best = max(((probability(list(weights), v), span, words) for span, words, v, _ in item.positions[i]),
-                   default=None, key=lambda t: t[0])
-        if best and best[0] >= threshold:
-            out += best[2]
-            i += best[1]
+        options = item.positions[i]
+        probabilities = scorer.probabilities([v for _, _, v, _ in options])
+        k = int(np.argmax(probabilities)) if options else -1
+        if k >= 0 and probabilities[k] >= threshold:
+            out += options[k][1]
+            i += options[k][0]
         else:
             out.append(item.tokens[i])
             i += 1
     return out
 
 
-def fit(items: Sequence[QueryOptions], c: float = 1.0) -> np.ndarray:
-    """Logistic regression over every candidate (bias as the first feature), weights on the raw features."""
-    from sklearn.linear_model import LogisticRegression
-
-    rows = [(v, label) for it in items for pos in it.positions for _, _, v, label in pos]
-    x = np.array([v for v, _ in rows])[:, 1:]
-    y = np.array([label for _, label in rows], dtype=int)
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
-    model = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / std, y)
-    w = model.coef_[0] / std
-    return np.concatenate([[model.intercept_[0] - float(w @ mean)], w])
-
-
-def changed_rate(items: Sequence[QueryOptions], weights: np.ndarray, threshold: float) -> float:
+def changed_rate(items: Sequence[QueryOptions], scorer: EditScorer, threshold: float) -> float:
     """Share of correct queries the decoder would change."""
-    return sum(decode(it, weights, threshold) != it.tokens for it in items) / max(1, len(items))
+    return sum(decode(it, scorer, threshold) != it.tokens for it in items) / max(1, len(items))
 
 
-def exact_rate(items: Sequence[QueryOptions], weights: np.ndarray, threshold: float) -> float:
+def exact_rate(items: Sequence[QueryOptions], scorer: EditScorer, threshold: float) -> float:
     """Share of queries whose decoded words equal the expected words."""
-    return sum(decode(it, weights, threshold) == it.expected for it in items) / max(1, len(items))
+    return sum(decode(it, scorer, threshold) == it.expected for it in items) / max(1, len(items))
 
 
-def top_probability(item: QueryOptions, weights: np.ndarray) -> float:
+def top_probability(item: QueryOptions, scorer: EditScorer) -> float:
     """The most probable edit anywhere in the query: the decoder changes a correct query exactly when this
     reaches the threshold (it meets every token until its first edit)."""
-    w = list(weights)
-    return max((probability(w, v) for pos in item.positions for _, _, v, _ in pos), default=0.0)
+    return max((max(scorer.probabilities([v for _, _, v, _ in options]))
+                for options in item.positions if options), default=0.0)
 
 
-def pick_threshold(no_change: Sequence[QueryOptions], weights: np.ndarray, cap: float) -> float:
-    """The lowest threshold that changes at most `cap` of the correct queries."""
-    tops = np.array([top_probability(it, weights) for it in no_change])
+def pick_threshold(no_change_sets: Sequence[Sequence[QueryOptions]], scorer: EditScorer, cap: float) -> float:
+    """The lowest threshold that changes at most `cap` of the correct queries in every set."""
+    tops = [np.array([top_probability(it, scorer) for it in items]) for items in no_change_sets]
     for threshold in np.arange(0.30, 0.991, 0.01):
-        if float(np.mean(tops >= round(float(threshold), 2))) <= cap:
+        if all(float(np.mean(t >= round(float(threshold), 2))) <= cap for t in tops if len(t)):
             return round(float(threshold), 2)
     return 0.99
 
@@ -122,10 +169,12 @@ def fold_corrector(base: EnglishCorrector, queries: list[str]) -> EnglishCorrect
     return english
 
 
-def scorer_file(weights: np.ndarray, threshold: float, note: str) -> dict:
+def scorer_file(scorer: EditScorer, threshold: float, note: str) -> dict:
     """The content of resources/en_scorer.json."""
-    return {"features": list(FEATURES), "weights": [round(float(w), 6) for w in weights],
-            "threshold": threshold, "note": note}
+    data = {k: v for k, v in scorer.data.items() if k not in ("features", "threshold", "note")}
+    rounded = {k: [[round(x, 6) for x in row] for row in v] if k == "hidden" else
+               [round(x, 6) for x in v] if isinstance(v, list) else round(v, 6) for k, v in data.items()}
+    return {"features": list(FEATURES), **rounded, "threshold": threshold, "note": note}
 
 
 def base_english(products: Sequence) -> EnglishCorrector:
@@ -138,15 +187,35 @@ def base_english(products: Sequence) -> EnglishCorrector:
     return english
 
 
-def fold_items(base: EnglishCorrector, pairs: list[tuple[str, str]], folds: int
-               ) -> list[tuple[EnglishCorrector, list[QueryOptions], list[QueryOptions]]]:
-    """For each fold: the corrector that learned the other folds' corrected queries, and the fold's candidates
-    for its typed queries and for its corrected queries (the no-change set)."""
+@dataclass
+class Fold:
+    """One fold's lines: the corrector that learned the other folds' corrected queries as its query log, and the
+    fold's candidates for its typed and corrected queries with that corrector and with the base one (no query log:
+    a shop whose log holds none of these words)."""
+
+    english: EnglishCorrector
+    typos: list[QueryOptions]
+    correct: list[QueryOptions]
+    base_typos: list[QueryOptions]
+    base_correct: list[QueryOptions]
+
+
+def fold_items(base: EnglishCorrector, pairs: list[tuple[str, str]], folds: int) -> list[Fold]:
+    """The candidates of every fold (see `Fold`)."""
     out = []
     for f in range(folds):
         english = fold_corrector(base, [e for i, (_, e) in enumerate(pairs) if i % folds != f])
         mine = [p for i, p in enumerate(pairs) if i % folds == f]
-        typos = [collect(english, q, e) for q, e in mine]
-        correct = [collect(english, e, e) for _, e in mine]
-        out.append((english, typos, correct))
+        out.append(Fold(english, [collect(english, q, e) for q, e in mine], [collect(english, e, e) for _, e in mine],
+                        [collect(base, q, e) for q, e in mine], [collect(base, e, e) for _, e in mine]))
     return out
+
+
+def fit_without(folds: Sequence[Fold], held_out: int | None, cap: float = CHANGED_CAP) -> tuple[EditScorer, float]:
+    """The scorer fitted on every fold but `held_out` (None: on all), both with and without the query log, and the
+    lowest threshold that changes at most `cap` of those folds' corrected queries either way."""
+    train = [f for k, f in enumerate(folds) if k != held_out]
+    scorer = fit([it for f in train for it in f.typos + f.correct + f.base_typos + f.base_correct])
+    threshold = pick_threshold([[it for f in train for it in f.correct], [it for f in train for it in f.base_correct]],
+                               scorer, cap)
+    return scorer, threshold

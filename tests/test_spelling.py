@@ -89,7 +89,7 @@ def test_short_unknown_tokens_are_fixed_only_below_the_default_threshold(fresh, 
     fresh.english.params.threshold = 0.3
     result = fresh.correct(query)
     assert result.corrected == expected
-    assert 0.3 <= result.edits[0].confidence < fresh.english.scorer["threshold"]
+    assert 0.3 <= result.edits[0].confidence < fresh.english.scorer.threshold
 
 
 def test_run_together_words_are_split(corrector):
@@ -103,7 +103,7 @@ def test_run_together_words_are_split_with_a_small_catalog(fresh):
     result = fresh.correct("yellowink cartridge")
     assert result.corrected == "yellow ink cartridge"
     assert result.edits[0].reason == "segmentation"
-    assert result.edits[0].confidence >= fresh.english.scorer["threshold"]
+    assert result.edits[0].confidence >= fresh.english.scorer.threshold
 
 
 def test_split_words_are_joined(corrector):
@@ -465,7 +465,8 @@ def test_default_corrector_is_cached_and_rebuilt_when_its_inputs_change(correcto
 
 
 def test_query_logs_teach_frequent_words_only(fresh):
-    fresh.learn_queries(["zhiyun gimbal"] * 3 + ["zhiyum gimbal"])
+    # a word in ten logged queries is taken as the shop's; its one-off variant is a slip
+    fresh.learn_queries(["zhiyun gimbal"] * 10 + ["zhiyum gimbal"])
     assert fixed(fresh, "zhiyum gimbal") == "zhiyun gimbal"
     assert fixed(fresh, "zhiyun gimbal") == "zhiyun gimbal"
 

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 
 from tools.spelling_en_lm import (
     KNOWN_DOMAIN,
+    EditScorer,
     WordModel,
     features,
     general_zipf,
-    probability,
     shipped_scorer,
     with_rivals,
 )
@@ -36,7 +36,7 @@ FixTuple = tuple[int, str, str, str, float]
 
 @dataclass
 class EnParams:
-    """Settings of the English corrector (the scorer's weights and default threshold ship in en_scorer.json)."""
+    """Settings of the English corrector (the edit scorer and its default threshold ship in en_scorer.json)."""
 
     max_edit: int = 2
     candidates: int = 12
@@ -198,14 +198,14 @@ class EnglishCorrector:
     """Corrects the Latin-script tokens of a query, only where the calibrated scorer is confident."""
 
     def __init__(self, symspell: Any, model: WordModel, protected: set[str], params: EnParams | None = None,
-                 learned: set[str] | None = None, scorer: dict | None = None):
+                 learned: set[str] | None = None, scorer: EditScorer | None = None):
         self.symspell = symspell
         symspell.distance_comparer = CompiledDistance()
         self.model = model
         self.protected = protected
         self.learned = learned if learned is not None else set()
         self.params = params or EnParams()
-        self.scorer = scorer or shipped_scorer()
+        self._scorer = scorer
         # a word's candidates, kept until the vocabulary changes: most of a correct query's time is spent finding
         # the neighbours of words already seen in earlier queries
         self._lookups: dict[tuple[str, tuple], list[tuple[str, float]]] = {}
@@ -238,9 +238,19 @@ class EnglishCorrector:
         return cls(symspell, WordModel(zipf, words, bigrams), set(), params, set())
 
     @property
+    def scorer(self) -> EditScorer:
+        """The edit scorer: the one given, or else the shipped one (read when first needed, so that the fitting
+        script can build correctors while the shipped file is being replaced)."""
+        return self._scorer if self._scorer is not None else shipped_scorer()
+
+    @scorer.setter
+    def scorer(self, scorer: EditScorer | None) -> None:
+        self._scorer = scorer
+
+    @property
     def threshold(self) -> float:
         """The probability an edit needs before it is made."""
-        return self.params.threshold if self.params.threshold is not None else self.scorer["threshold"]
+        return self.params.threshold if self.params.threshold is not None else self.scorer.threshold
 
     def learn_queries(self, queries: list[str], min_count: int) -> None:
         """A query log: all of it feeds the language model; words in at least `min_count` queries become
@@ -303,10 +313,9 @@ class EnglishCorrector:
     def best_option(self, matches: list[re.Match], tokens: list[str], i: int,
                     left: str | None) -> tuple[Option | None, float]:
         """The most probable rewrite starting at token i, with its probability."""
-        weights = self.scorer["weights"]
+        options = self.options(matches, tokens, i, left)
         best, best_p = None, 0.0
-        for option in self.options(matches, tokens, i, left):
-            p = probability(weights, option.vector)
+        for option, p in zip(options, self.scorer.probabilities([o.vector for o in options]), strict=True):
             if p > best_p:
                 best, best_p = option, p
         return best, best_p

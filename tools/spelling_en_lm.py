@@ -1,7 +1,7 @@
 """What the English corrector knows about words: general English frequencies (wordfreq's large list and
 symspellpy's word and bigram counts) beside the shop's own text (catalog titles, query logs), a word-bigram
-language model over both, and the calibrated scorer that turns one candidate edit into a probability that it is
-right (weights fitted by `scripts/tune_spelling_en.py`, shipped in `resources/en_scorer.json`)."""
+language model over both, and the calibrated scorer that turns the candidate edits at one token into probabilities
+that each is right (a small network fitted by `scripts/tune_spelling_en.py`, shipped in `resources/en_scorer.json`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from editdistpy import levenshtein
 
 from tools.package_files import package_path
@@ -169,16 +170,48 @@ def with_rivals(options: list) -> list:
     return out
 
 
+class EditScorer:
+    """Scores the candidate rewrites at one token against leaving it as typed, and turns the scores into
+    probabilities: a softmax over the candidates and the typed token (whose score is 0). Each candidate's score is a
+    one-hidden-layer network of its standardised features, so a token nobody writes can hand its weight to its best
+    candidate while a rare real word keeps most of it."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.mean = np.asarray(data["mean"], dtype=np.float64)
+        self.scale = np.asarray(data["scale"], dtype=np.float64)
+        self.hidden = np.asarray(data["hidden"], dtype=np.float64)
+        self.hidden_bias = np.asarray(data["hidden_bias"], dtype=np.float64)
+        self.out = np.asarray(data["out"], dtype=np.float64)
+        self.out_bias = float(data["out_bias"])
+        if self.hidden.shape != (len(self.hidden_bias), len(FEATURES) - 1) or self.out.shape != self.hidden_bias.shape:
+            raise ValueError(f"scorer shapes {self.hidden.shape} do not fit {len(FEATURES) - 1} features")
+
+    @property
+    def threshold(self) -> float:
+        """The default probability an edit needs before it is made."""
+        return float(self.data["threshold"])
+
+    def scores(self, vectors: list[list[float]]) -> np.ndarray:
+        """The score of each candidate (feature vectors with the bias first); the typed token scores 0."""
+        x = (np.asarray(vectors, dtype=np.float64)[:, 1:] - self.mean) / self.scale
+        return np.tanh(x @ self.hidden.T + self.hidden_bias) @ self.out + self.out_bias
+
+    def probabilities(self, vectors: list[list[float]]) -> list[float]:
+        """The probability that each candidate is the right rewrite of its token (the rest is the probability
+        that the token was typed right)."""
+        if not vectors:
+            return []
+        scores = self.scores(vectors)
+        top = max(0.0, float(scores.max()))
+        weights = np.exp(scores - top)
+        return (weights / (weights.sum() + math.exp(-top))).tolist()
+
+
 @lru_cache(maxsize=4)
-def shipped_scorer(path: Path = SCORER_FILE) -> dict:
-    """The scorer weights and default threshold as fitted by scripts/tune_spelling_en.py."""
+def shipped_scorer(path: Path = SCORER_FILE) -> EditScorer:
+    """The edit scorer and its default threshold as fitted by scripts/tune_spelling_en.py."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("features") != list(FEATURES):
         raise ValueError(f"{path}: fitted on features {data.get('features')}, the code has {list(FEATURES)}")
-    return data
-
-
-def probability(weights: list[float], vector: list[float]) -> float:
-    """The calibrated probability that an edit is right: a logistic function of the features."""
-    z = sum(w * x for w, x in zip(weights, vector, strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+    return EditScorer(data)

@@ -18,7 +18,7 @@ from tools.spelling_en import TOKEN, EnglishCorrector
 from tools.spelling_en_lm import FEATURES, EditScorer
 
 MIN_LOG_COUNT = 3
-CHANGED_CAP = 0.012
+CHANGED_CAP = 0.010
 HIDDEN = 16
 DECAY = 1e-3
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eval.spelling_en_fit import QueryOptions, decode, fit, pick_threshold, scorer_file
-from tools.spelling_en_lm import FEATURES, SCORER_FILE, EditScorer, shipped_scorer
+from tools.spelling_en_lm import FEATURES, SCORER_FILE, EditScorer, LetterModel, shipped_scorer
 
 WIDTH = len(FEATURES) - 1
 
@@ -82,3 +82,12 @@ def test_fitting_learns_which_candidate_is_right_and_when_to_leave_the_token():
     again = EditScorer(written)
     vectors = [_vector(1.5), _vector(-1.0)]
     assert again.probabilities(vectors) == pytest.approx(scorer.probabilities(vectors), abs=1e-5)
+
+
+def test_the_letter_model_tells_letter_salad_from_words_it_never_saw():
+    model = LetterModel(["hover", "power", "tower", "belts", "bolts", "film", "filter", "wall", "walnut"])
+    assert model.mean_logp("hoover") > model.mean_logp("hoovwe")
+    assert model.mean_logp("belts") > model.mean_logp("beltsr")
+    assert model.mean_logp("filter") > model.mean_logp("filtm")
+    assert model.mean_logp("walt") > model.mean_logp("wtla")  # unseen, but built of the words' own sequences
+    assert all(np.isfinite(model.mean_logp(text)) for text in ("", "q", "zzzz"))

@@ -27,7 +27,7 @@ from tools.spelling_en import EnglishCorrector, EnParams, general_bigram_counts,
 from tools.spelling_zh import ChineseCorrector, ZhParams
 from tools.spelling_zh_tables import CJK_RUN, RESOURCES, ZhTables
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 MAX_QUERY_CHARS = 512
 MIN_LOG_COUNT = 3
 TERMS_FILE = "spelling_terms.json"

@@ -30,7 +30,9 @@ KNOWN_DOMAIN = 3
 
 FEATURES = ("bias", "channel", "lm_gain", "src_zipf", "dst_zipf", "src_unseen", "src_domain", "dst_domain",
             "src_known", "src_plural", "src_len", "first_same", "is_split", "is_join", "gain_if_known", "sound_distance",
-            "same_sound", "rival_gap", "is_top", "rivals")
+            "same_sound", "src_letters", "dst_letters", "letters_gain", "rival_gap", "is_top", "rivals")
+CHAR_MODEL_ZIPF = 2.0
+CHAR_MIX = (0.7, 0.29, 0.01 / 27)
 RIVAL_CHANNEL = 3.0
 RIVAL_SHAPE = 2.0
 SOUND_RULES = tuple((re.compile(a), b) for a, b in (
@@ -54,6 +56,40 @@ def general_zipf() -> dict[str, float]:
     return out
 
 
+class LetterModel:
+    """How English a string of letters looks: a letter-trigram model (interpolated with letter bigrams) over the
+    distinct words of general English. Typos often hold sequences words do not ("hoovwe", "beltsr", "filtm"); brands
+    and rare real words mostly do not."""
+
+    def __init__(self, words: Iterable[str]):
+        self.trigrams: Counter = Counter()
+        self.contexts: Counter = Counter()
+        self.bigrams: Counter = Counter()
+        self.letters: Counter = Counter()
+        for word in words:
+            padded = "^^" + word + "$"
+            for i in range(2, len(padded)):
+                self.trigrams[padded[i - 2:i + 1]] += 1
+                self.contexts[padded[i - 2:i]] += 1
+                self.bigrams[padded[i - 1:i + 1]] += 1
+                self.letters[padded[i - 1]] += 1
+
+    def mean_logp(self, text: str) -> float:
+        """The mean log-probability per letter (and end of word) of a string."""
+        padded = "^^" + text + "$"
+        tri, bi, floor = CHAR_MIX
+        total = 0.0
+        for i in range(2, len(padded)):
+            context, letter = self.contexts.get(padded[i - 2:i], 0), self.letters.get(padded[i - 1], 0)
+            p = floor
+            if context:
+                p += tri * self.trigrams.get(padded[i - 2:i + 1], 0) / context
+            if letter:
+                p += bi * self.bigrams.get(padded[i - 1:i + 1], 0) / letter
+            total += math.log(p)
+        return total / (len(padded) - 2)
+
+
 class WordModel:
     """Unigram and bigram statistics: general English and the shop's own text, mixed into one bigram LM."""
 
@@ -66,6 +102,7 @@ class WordModel:
         self.domain_bigrams = domain_bigrams if domain_bigrams is not None else Counter()
         self.general_total = float(sum(general_counts.values())) or 1.0
         self.domain_total = float(sum(self.domain.values())) or 1.0
+        self.letter_model = LetterModel(w for w, z in zipf.items() if z >= CHAR_MODEL_ZIPF)
 
     def add_text(self, texts: Iterable[str], weight: int = 1) -> None:
         """Count the words and word pairs of catalog titles or queries."""
@@ -143,12 +180,15 @@ def features(model: WordModel, source: list[str], target: list[str], distance: f
     dst_domain = min(math.log1p(model.domain.get(w, 0)) for w in target)
     known = float(len(source) == 1 and model.is_known(source[0]))
     plural = float(len(source) == 1 and model.is_plural_of_known(source[0]))
-    typed = "".join(source)
-    heard, meant = sound_key(typed), sound_key("".join(target))
+    typed, written = "".join(source), "".join(target)
+    heard, meant = sound_key(typed), sound_key(written)
     sound = _sound_distance(heard, meant)
+    typed_letters = model.letter_model.mean_logp(typed)
+    written_letters = model.letter_model.mean_logp(written)
     return [1.0, distance, lm_gain, src_zipf, dst_zipf, float(src_zipf == 0.0), src_domain, dst_domain, known,
             plural, min(len(typed), 12) / 10, float(typed[:1] == target[0][:1]), float(len(target) > len(source)),
-            float(len(source) > len(target)), lm_gain * known, sound, float(heard == meant)]
+            float(len(source) > len(target)), lm_gain * known, sound, float(heard == meant), typed_letters,
+            written_letters, written_letters - typed_letters]
 
 
 def _sound_distance(a: str, b: str) -> float:

@@ -94,9 +94,9 @@ def homedepot_cv(pairs: list[tuple[str, str]], corrector: SpellCorrector, folds:
     parts = fold_items(corrector.english, pairs, folds)
     runs: dict[str, list[dict]] = {"homedepot": [], "homedepot_corrected_sides": [], "homedepot_no_log": [],
                                    "homedepot_corrected_sides_no_log": []}
+    base = pickle.loads(pickle.dumps(corrector.english))  # noqa: S301 - our own object; each fold sets its scorer
     for f, part in enumerate(parts):
         scorer = EditScorer(scorer_file(*fit_without(parts, f), "fold"))
-        base = pickle.loads(pickle.dumps(corrector.english))  # noqa: S301 - our own object
         part.english.scorer = base.scorer = scorer
         mine = [p for i, p in enumerate(pairs) if i % folds == f]
         for english, suffix in ((part.english, ""), (base, "_no_log")):

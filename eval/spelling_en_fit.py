@@ -82,7 +82,7 @@ def position_choices(item: QueryOptions) -> list[tuple[list[list[float]], int]]:
 def fit(items: Sequence[QueryOptions], hidden: int = HIDDEN, decay: float = DECAY, seed: int = 0) -> EditScorer:
     """Fit the edit scorer: a one-hidden-layer network scoring each candidate, trained so that the softmax over a
     token's candidates and the typed token (score 0) puts its weight on the right one (L-BFGS, weight decay on the
-    two weight matrices). The threshold is left at 0.5 until `with_threshold`."""
+    two weight matrices). Its threshold is a placeholder 0.5: `pick_threshold` chooses the real one."""
     import torch
 
     rows = [row for it in items for row in position_choices(it)]

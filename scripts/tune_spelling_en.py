@@ -12,7 +12,7 @@ most `--cap` of the correct queries it was fitted on, both ways. The script prin
 Usage::
 
     .venv/bin/python scripts/tune_spelling_en.py --data ../shared/data/relevance_dev/spelling_en_homedepot_dev.jsonl \
-        [--folds 5] [--cap 0.015] [--c 1.0] [--out FILE]
+        [--folds 5] [--cap 0.010] [--out FILE]
 """
 
 from __future__ import annotations

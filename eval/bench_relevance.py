@@ -53,7 +53,7 @@ def rows(lang: str = "en") -> list[Row]:
         Row("- product kinds", "hybrid", {"product_kinds": False}, fit),
         Row("- attributes", "hybrid", {"parse_attributes": False}, fit),
         Row("attributes as filters", "hybrid", {"attribute_evidence": False}, fit),
-        Row("- spelling", "hybrid", {"correct_spelling": False}, fit),
+        Row("- spelling", "hybrid", {"correct_spelling": False}, fit, switch=True),
         Row("+ expansion", "hybrid", {"expand_queries": True}, fit),
         Row("- intent", "hybrid", {"classify_intent": False}, fit),
         Row("float32 query vectors", "hybrid", {"int8_query_vectors": "off"}, fit),

@@ -8,7 +8,8 @@ Sets: the Home Depot query -> corrected pairs (`relevance_dev`), with the shopqu
 that learned the other folds' corrected queries as its query log); real correct queries (the corrected Home Depot sides,
 per fold; the Chorus and Multi-CPR retrieval queries); SIGHAN 2013/14 test sentences (the dev split in
 eval/data); Chinese queries (eval/data zh_query dev: real queries with errors put in, a regression check) and
-ECSpell medical sentences (real errors).
+ECSpell medical sentences (real errors). A `--data` file (e.g. the held-out Home Depot half) is corrected by the
+shipped corrector, and by the same corrector with the dev half's corrected queries as its query log.
 
     .venv/bin/python eval/bench_spelling.py [--data-dir ../shared/data] [--folds 5] [--english-only] [--data FILE.jsonl] [--json]
 """
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.app import DEMO_CATALOG  # noqa: E402
 from assistant.catalog_io import ReadReport, read_catalog  # noqa: E402
-from eval.spelling_en_fit import base_english, fit_without, fold_items, scorer_file  # noqa: E402
+from eval.spelling_en_fit import base_english, fit_without, fold_corrector, fold_items, scorer_file  # noqa: E402
 from eval.suites import spelling  # noqa: E402
 from tools.spelling import SpellCorrector, build_default_corrector  # noqa: E402
 from tools.spelling_en_lm import EditScorer  # noqa: E402
@@ -164,9 +165,12 @@ def main() -> int:
     }
     for name, cases in ({} if args.english_only else zh_sets).items():
         results[name] = run_rows(name, cases, {"pycorrector": pyc, "shopquery": shop_fn})
+    # a shop whose query log holds the dev half's corrected queries (the shipped scorer, fitted on that half)
+    logged = SpellCorrector(fold_corrector(shop.english, [e for _, e in pairs]), shop.chinese) if args.data else None
     for path in args.data:
         results[str(path)] = run_rows(str(path), [spelling.Case(**r) for r in read_jsonl(path)],
-                                      {"symspellpy": symspell, "pycorrector": pyc, "shopquery": shop_fn})
+                                      {"symspellpy": symspell, "pycorrector": pyc, "shopquery": shop_fn,
+                                       "shopquery, dev half as query log": as_new(logged)})
     results["info"] = {"pycorrector": "ran" if pyc else "skipped: not installed or its kenlm model is not on "
                        "disk (a download)", "catalog": str(args.catalog)}
     if args.json:

@@ -22,12 +22,15 @@ BOOTSTRAP = 1000
 
 @dataclass
 class Row:
-    """One configuration of the benchmark: search mode, settings and what is fitted ("", "fusion", "ranker")."""
+    """One configuration of the benchmark: search mode, settings and what is fitted ("", "fusion", "ranker").
+    A `switch` row turns a stage off at run time the way a deployment would: it keeps the models fitted with every
+    default on (the shipped model is fitted once), so only the queries the stage touches can score differently."""
 
     name: str
     mode: str
     settings: dict[str, Any]
     fit: str = ""
+    switch: bool = False
     per_query: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -104,9 +107,10 @@ def run_row(assistant: Any, base: Any, row: Row, cases: list[Any], folds: int,
     settings = dict(row.settings)
     models: list[RankingModel] = []
     if row.fit:
-        features = collect_for(assistant, base, settings, cases, {} if cache is None else cache)
-        models = fold_models(features, folds, row.fit == "ranker", settings.get("product_kinds", True),
-                             settings.get("parse_attributes", True))
+        fitted_on = {} if row.switch else settings
+        features = collect_for(assistant, base, fitted_on, cases, {} if cache is None else cache)
+        models = fold_models(features, folds, row.fit == "ranker", fitted_on.get("product_kinds", True),
+                             fitted_on.get("parse_attributes", True))
     configure(assistant, base, settings)
     assistant.analyze("warm up", k=10, mode=row.mode)
     row.per_query = []

@@ -19,6 +19,7 @@ from tools.spelling_en_lm import (
     features,
     general_zipf,
     shipped_scorer,
+    typed_side,
     with_rivals,
 )
 
@@ -330,12 +331,13 @@ class EnglishCorrector:
         for span in (2, 3):
             if i + span <= len(tokens) and self._joinable(tokens[i:i + span]):
                 found += [(span, [c], "join", d) for c, d in self._join_candidates("".join(tokens[i:i + span]))]
-        out = []
+        out, spans = [], {}
         for span, words, reason, distance in found:
-            source = tokens[i:i + span]
             right = tokens[i + span] if i + span < len(tokens) and tokens[i + span].isalpha() else None
-            gain = self.model.run_logp(words, left, right) - self.model.run_logp(source, left, right)
-            out.append(Option(i, span, words, reason, features(self.model, source, words, distance, gain)))
+            if span not in spans:
+                spans[span] = typed_side(self.model, tokens[i:i + span], left, right)
+            gain = self.model.run_logp(words, left, right) - spans[span].logp
+            out.append(Option(i, span, words, reason, features(self.model, spans[span], words, distance, gain)))
         return with_rivals(out)
 
     def _correctable(self, token: str, original: str) -> bool:

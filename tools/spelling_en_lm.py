@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from editdistpy import levenshtein
@@ -172,23 +173,42 @@ def sound_key(word: str) -> str:
     return head + re.sub("[aeiou]+", "", key[1:])
 
 
-def features(model: WordModel, source: list[str], target: list[str], distance: float, lm_gain: float) -> list[float]:
-    """The scorer's feature vector for changing the typed `source` tokens into the `target` words."""
-    src_zipf = min(model.zipf_of(w) for w in source)
+class Typed(NamedTuple):
+    """What every candidate rewrite of one span of typed tokens compares itself with (computed once per span)."""
+
+    words: list[str]
+    zipf: float
+    domain: float
+    known: float
+    plural: float
+    text: str
+    sound: str
+    letters: float
+    logp: float
+
+
+def typed_side(model: WordModel, source: list[str], left: str | None, right: str | None) -> Typed:
+    """The typed tokens' statistics, shared by all of their candidates."""
+    text = "".join(source)
+    return Typed(source, min(model.zipf_of(w) for w in source), min(math.log1p(model.domain.get(w, 0)) for w in source),
+                 float(len(source) == 1 and model.is_known(source[0])),
+                 float(len(source) == 1 and model.is_plural_of_known(source[0])), text, sound_key(text),
+                 model.letter_model.mean_logp(text), model.run_logp(source, left, right))
+
+
+def features(model: WordModel, typed: Typed, target: list[str], distance: float, lm_gain: float) -> list[float]:
+    """The scorer's feature vector for changing the `typed` tokens into the `target` words."""
     dst_zipf = min(model.zipf_of(w) for w in target)
-    src_domain = min(math.log1p(model.domain.get(w, 0)) for w in source)
     dst_domain = min(math.log1p(model.domain.get(w, 0)) for w in target)
-    known = float(len(source) == 1 and model.is_known(source[0]))
-    plural = float(len(source) == 1 and model.is_plural_of_known(source[0]))
-    typed, written = "".join(source), "".join(target)
-    heard, meant = sound_key(typed), sound_key(written)
-    sound = _sound_distance(heard, meant)
-    typed_letters = model.letter_model.mean_logp(typed)
+    written = "".join(target)
+    meant = sound_key(written)
+    sound = _sound_distance(typed.sound, meant)
     written_letters = model.letter_model.mean_logp(written)
-    return [1.0, distance, lm_gain, src_zipf, dst_zipf, float(src_zipf == 0.0), src_domain, dst_domain, known,
-            plural, min(len(typed), 12) / 10, float(typed[:1] == target[0][:1]), float(len(target) > len(source)),
-            float(len(source) > len(target)), lm_gain * known, sound, float(heard == meant), typed_letters,
-            written_letters, written_letters - typed_letters]
+    source = typed.words
+    return [1.0, distance, lm_gain, typed.zipf, dst_zipf, float(typed.zipf == 0.0), typed.domain, dst_domain,
+            typed.known, typed.plural, min(len(typed.text), 12) / 10, float(typed.text[:1] == target[0][:1]),
+            float(len(target) > len(source)), float(len(source) > len(target)), lm_gain * typed.known, sound,
+            float(typed.sound == meant), typed.letters, written_letters, written_letters - typed.letters]
 
 
 def _sound_distance(a: str, b: str) -> float:
